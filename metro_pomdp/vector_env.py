@@ -1,0 +1,157 @@
+"""``MetroPOMDPVectorEnv``: N metro-map POMDPs stepped together as numpy arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from metro_pomdp.core import MetroConfig, MetroCore, key_from_seed
+from metro_pomdp.env import observation_space
+
+
+def _with_masks(info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add Gymnasium's ``_key`` masks (every env has every key)."""
+    mask = np.ones(len(next(iter(info.values()))), dtype=bool)
+    return {**info, **{f"_{k}": mask for k in info}}
+
+
+class MetroPOMDPVectorEnv(VectorEnv):
+    """``num_envs`` independent :class:`~metro_pomdp.env.MetroPOMDPEnv` s, batched natively.
+
+    The dynamics are those of the single environment (both run :class:`MetroCore`), and env
+    ``i`` behaves exactly like ``MetroPOMDPEnv(graph_index=(graph_offset + i) % n_graphs)``
+    seeded with ``seed + i``, i.e. like ``gymnasium.vector.SyncVectorEnv`` over such envs, only
+    ~100 times faster. A test asserts this step for step.
+
+    Args:
+        num_envs: number of parallel environments (the paper: 600, one graph each).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default: the step after an
+            episode end resets), ``SAME_STEP`` (the step that ends an episode returns the first
+            observation of the next one and puts the last one in ``info["final_obs"]``, as
+            Stable-Baselines3 expects) or ``DISABLED`` (reset with
+            ``options={"reset_mask": mask}``). May be given as the enum or its string value.
+        graph_offset: env ``i`` uses graph ``(graph_offset + i) % n_graphs`` of the fixed set.
+        random_graph: draw each episode's graph uniformly from the fixed set instead.
+        graphs: a custom fixed set of graphs ``[n_graphs, n_actions, n_states, n_states]``.
+        render_mode: ``"rgb_array"`` renders env 0.
+        **kwargs: the environment arguments of :class:`~metro_pomdp.env.MetroPOMDPEnv`
+            (``n_states``, ``n_actions``, ``episode_length``, ``reward``, ``penalty``,
+            ``reset_after``, ``graph_set``, ``n_graphs``, ``data_seed``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 600, autoreset_mode: AutoresetMode | str =
+                 AutoresetMode.NEXT_STEP, graph_offset: int = 0, random_graph: bool = False,
+                 graphs: np.ndarray | None = None, render_mode: str | None = None, **kwargs):
+        try:
+            autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(f"autoreset_mode must be one of "
+                             f"{[m.value for m in AutoresetMode]}, got {autoreset_mode!r}") from None
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or "
+                             f"None, got {render_mode!r}")
+        unknown = set(kwargs) - set(MetroConfig.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown MetroPOMDP arguments: {sorted(unknown)}")
+        self.config = MetroConfig(**kwargs)
+        self._core = MetroCore(self.config, num_envs, graph_offset=graph_offset,
+                               random_graph=random_graph, graphs=graphs)
+        self.num_envs = self._core.num_envs
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self.autoreset_mode = autoreset_mode
+        self.single_observation_space = observation_space(self.config)
+        self.single_action_space = gym.spaces.Discrete(self.config.n_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = render_mode
+        self._renderer = None
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP bookkeeping
+
+    @property
+    def adjacency(self) -> np.ndarray:
+        """The current graph of every env, 0/1 ``uint8 [num_envs, n_actions, n_states,
+        n_states]``."""
+        return self._core.adjacency()
+
+    def reset(self, *, seed: int | list[int] | None = None,
+              options: dict[str, Any] | None = None):
+        """Reset all envs (or those in ``options["reset_mask"]``).
+
+        ``seed`` may be an int (env ``i`` gets ``seed + i``, as in ``SyncVectorEnv``) or a list
+        of ``num_envs`` seeds.
+        """
+        super().reset(seed=seed)
+        core = self._core
+        if seed is not None:
+            seeds = (list(range(seed, seed + self.num_envs)) if isinstance(seed, (int, np.integer))
+                     else list(seed))
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds, "
+                                 f"got a list of {len(seeds)}")
+            core.seed([key_from_seed(np.random.default_rng(s)) for s in seeds])
+        elif not core.has_reset:
+            core.seed(self.np_random.integers(0, 2**63 - 1, size=self.num_envs, dtype=np.int64))
+        mask = None
+        if options is not None and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape "
+                                 f"({self.num_envs},), got {mask.dtype} {mask.shape}")
+        core.reset(mask)
+        self._needs_reset[mask if mask is not None else slice(None)] = False
+        return core.observe(), _with_masks(core.info())
+
+    def step(self, actions):
+        core = self._core
+        resetting = self._needs_reset
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and resetting.any():
+            # These envs ended last step: this step only resets them (their actions are
+            # ignored). Stepping them first is harmless: a step draws no randomness (reset drew
+            # the episode's) and reset overwrites all their state.
+            reward, truncated, invalid, success = core.step(actions)
+            core.reset(resetting)
+            reward[resetting] = 0.0
+            truncated = truncated & ~resetting
+            invalid[resetting] = False
+            success[resetting] = False
+        else:
+            reward, truncated, invalid, success = core.step(actions)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        info = core.info(invalid, success)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+            final_obs = core.observe()
+            final_info = _with_masks(info)
+            core.reset(truncated)
+            info = core.info(np.where(truncated, False, invalid),
+                             np.where(truncated, False, success))
+            info = _with_masks(info)
+            info.update(final_obs=final_obs, _final_obs=truncated.copy(),
+                        final_info=final_info, _final_info=truncated.copy())
+        else:
+            info = _with_masks(info)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._needs_reset = truncated | terminated
+        return core.observe(), reward.astype(np.float64), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode")
+            return None
+        from metro_pomdp import render
+
+        if self._renderer is None:
+            self._renderer = render.Renderer(self.config.n_states, self.render_mode)
+        c = self._core
+        return self._renderer.draw(self.adjacency[0], int(c.agent[0]), int(c.goal[0]),
+                                   f"env 0  t={int(c.t[0])}")
+
+    def close_extras(self, **kwargs):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

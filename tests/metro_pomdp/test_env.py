@@ -1,0 +1,186 @@
+"""MetroPOMDPEnv: API checks, dynamics on hand-made graphs, observation layout, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.error import ResetNeeded
+
+import metro_pomdp
+from metro_pomdp import MetroPOMDPEnv, decode_observation
+
+
+def ring_graph():
+    """5 states; action 0 walks the ring 0->1->2->3->4->0, action 1 jumps s -> s+2 from even
+    states only, action 2 is never valid."""
+    adj = np.zeros((3, 5, 5), np.uint8)
+    for s in range(5):
+        adj[0, s, (s + 1) % 5] = 1
+    for s in (0, 2, 4):
+        adj[1, s, (s + 2) % 5] = 1
+    return adj
+
+
+def test_gymnasium_env_checker_passes():
+    from gymnasium.utils.env_checker import check_env
+    check_env(gym.make("MetroPOMDP-v0").unwrapped, skip_render_check=True)
+    check_env(gym.make("MetroPOMDP-Sample-v0").unwrapped, skip_render_check=True)
+
+
+def test_sb3_env_checker_passes():
+    from stable_baselines3.common.env_checker import check_env
+    check_env(MetroPOMDPEnv(), warn=True)
+
+
+@pytest.mark.parametrize("env_id", list(metro_pomdp.REGISTERED))
+def test_same_seed_same_rollout(env_id):
+    def rollout(seed):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=seed)
+        rng = np.random.default_rng(0)
+        out = [obs]
+        for _ in range(75):  # past an episode end
+            obs, r, term, trunc, info = env.step(int(rng.integers(env.action_space.n)))
+            out += [obs, [r, info["agent"], info["reward_location"]]]
+            if term or trunc:
+                obs, _ = env.reset()
+                out.append(obs)
+        return np.concatenate([np.ravel(x) for x in out])
+
+    np.testing.assert_array_equal(rollout(3), rollout(3))
+    assert not np.array_equal(rollout(3), rollout(4))
+
+
+def test_dynamics_on_hand_made_graph():
+    env = MetroPOMDPEnv(graphs=ring_graph(), graph_index=0)
+    obs, info = env.reset(seed=0)
+    assert info["agent"] != info["reward_location"]
+    assert info["graph_index"] == 0
+    np.testing.assert_array_equal(env.adjacency, ring_graph())
+    total = 0.0
+    for step in range(1, 31):
+        agent, goal, timer = info["agent"], info["reward_location"], info["reset_timer"]
+        # walk the ring towards the reward, but waste a step with the invalid action 2 whenever
+        # the reward is exactly 2 steps ahead (to exercise penalty and timer)
+        action = 2 if (goal - agent) % 5 == 2 else 0
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        assert not terminated
+        assert truncated == (step == 30)
+        if action == 2:
+            assert reward == pytest.approx(-0.05) and info["invalid_action"]
+            expected_timer = timer + 1
+            if expected_timer >= 6:  # six unsuccessful steps: both placed anew
+                assert info["reset_timer"] == 0
+            else:
+                assert info["agent"] == agent and info["reset_timer"] == expected_timer
+        else:
+            arrived = (agent + 1) % 5 == goal
+            assert info["reached_reward"] == arrived
+            assert not info["invalid_action"]
+            if arrived:
+                assert reward == 10.0
+                assert info["reset_timer"] == 0
+                assert info["reward_location"] != goal, "new reward location differs"
+                assert info["agent"] != info["reward_location"]
+            else:
+                assert reward == 0.0
+                assert info["agent"] == (agent + 1) % 5 or timer + 1 >= 6
+        d = decode_observation(obs)
+        assert d["agent"] == info["agent"] and d["reward_location"] == info["reward_location"]
+        assert d["prev_action"] == action
+        assert d["time_fraction"] == pytest.approx(step / 30)
+        assert d["reward_signal"] == pytest.approx(total / 300, abs=1e-6)
+        assert d["constant"] == 1.0
+    assert total > 0
+
+
+def test_timeout_after_six_unsuccessful_steps():
+    env = MetroPOMDPEnv(graphs=ring_graph(), graph_index=0)
+    _, info = env.reset(seed=1)
+    placements = 0
+    for step in range(1, 31):
+        _, reward, _, _, info = env.step(2)  # always invalid: never arrives
+        assert reward == pytest.approx(-0.05)
+        assert info["reset_timer"] == step % 6
+        placements += info["reset_timer"] == 0
+    assert placements == 5
+
+
+def test_reset_observation_layout():
+    env = MetroPOMDPEnv()
+    obs, info = env.reset(seed=5)
+    assert obs.shape == (17,) and obs.dtype == np.float32
+    assert obs[info["reward_location"]] == 1 and obs[:5].sum() == 1
+    assert obs[5 + info["agent"]] == 1 and obs[5:10].sum() == 1
+    np.testing.assert_array_equal(obs[10:14], [0, 0, 0, 1])  # no previous action yet
+    assert obs[14] == 1 and obs[15] == 0 and obs[16] == 0
+
+
+def test_larger_variant_shapes():
+    env = gym.make("MetroPOMDP-10x4-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2 * 10 + 4 + 4,)
+    assert env.unwrapped.adjacency.shape == (4, 10, 10)
+    assert env.action_space.n == 4
+
+
+def test_sample_variant_draws_new_graphs_each_episode():
+    env = gym.make("MetroPOMDP-Sample-v0")
+    env.reset(seed=0)
+    first = env.unwrapped.adjacency.copy()
+    env.reset()
+    assert not np.array_equal(first, env.unwrapped.adjacency)
+    assert env.unwrapped._info()["graph_index"] == -1
+
+
+def test_test_variant_uses_test_graphs():
+    env = gym.make("MetroPOMDP-Test-v0")
+    _, info = env.reset(seed=0)
+    np.testing.assert_array_equal(env.unwrapped.adjacency,
+                                  metro_pomdp.graph_set("test")[info["graph_index"]])
+
+
+def test_render_rgb_array_frame():
+    env = gym.make("MetroPOMDP-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+    assert frame.shape[0] > 100 and frame.shape[1] > 100
+    # the agent's green and the reward's yellow are both drawn
+    assert (np.abs(frame.astype(int) - [0x4c, 0xaf, 0x50]).sum(-1) < 10).any()
+    assert (np.abs(frame.astype(int) - [0xff, 0xd5, 0x4f]).sum(-1) < 10).any()
+    env.close()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_states": 1}, "n_states"),
+    ({"n_states": 2}, "n_states"),
+    ({"n_actions": 0}, "n_actions"),
+    ({"reward": -1.0}, "reward"),
+    ({"penalty": -0.1}, "penalty"),
+    ({"episode_length": 0}, "episode_length"),
+    ({"reset_after": 0}, "reset_after"),
+    ({"graph_set": "valid"}, "graph_set"),
+    ({"n_states": 3, "n_actions": 2, "n_graphs": 600}, "impossible"),
+    ({"graph_index": -1}, "graph index"),
+    ({"render_mode": "ansi"}, "render_mode"),
+    ({"graphs": np.zeros((3, 4, 4))}, "graphs must have shape"),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MetroPOMDPEnv(**kwargs)
+
+
+def test_bad_actions_and_step_before_reset():
+    env = MetroPOMDPEnv()
+    with pytest.raises(ResetNeeded):
+        env.step(0)
+    env.reset(seed=0)
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match="actions must lie in"):
+            env.step(bad)
+    with pytest.raises(ValueError, match="action must be a scalar"):
+        env.step(np.array([0, 1]))
+    with pytest.raises(ValueError, match="integers"):
+        env.step(0.5)
+    env.step(np.int64(1))  # numpy integers are fine
