@@ -86,7 +86,6 @@ class MetroPOMDPVectorEnv(VectorEnv):
         ``seed`` may be an int (env ``i`` gets ``seed + i``, as in ``SyncVectorEnv``) or a list
         of ``num_envs`` seeds.
         """
-        super().reset(seed=seed)
         core = self._core
         if seed is not None:
             seeds = (list(range(seed, seed + self.num_envs)) if isinstance(seed, (int, np.integer))
@@ -94,6 +93,7 @@ class MetroPOMDPVectorEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds, "
                                  f"got a list of {len(seeds)}")
+            super().reset(seed=int(seeds[0]))
             core.seed([key_from_seed(np.random.default_rng(s)) for s in seeds])
         elif not core.has_reset:
             core.seed(self.np_random.integers(0, 2**63 - 1, size=self.num_envs, dtype=np.int64))

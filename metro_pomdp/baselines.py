@@ -1,0 +1,57 @@
+"""Reference policies for the MetroPOMDP: uniformly random, and shortest paths on a known graph.
+
+The shortest-path "oracle" cheats: it reads the graph (``envs.adjacency``) that the agents
+cannot see. It bounds what a memory-based agent can hope for; the random policy is the floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metro_pomdp.graphs import shortest_path_actions
+from metro_pomdp.vector_env import MetroPOMDPVectorEnv
+
+POLICIES = ("random", "shortest_path")
+
+
+def oracle_tables(adjacency: np.ndarray) -> np.ndarray:
+    """``[N, S, S]``: the first action of a shortest path from ``s`` to ``goal`` on each graph of
+    ``adjacency [N, A, S, S]`` (-1 where ``s == goal``)."""
+    return np.stack([shortest_path_actions(a) for a in adjacency])
+
+
+def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int = 1,
+                            seed: int = 0, num_envs: int = 600, **env_kwargs) -> np.ndarray:
+    """Episode returns of a reference policy on a batch of environments.
+
+    Args:
+        policy: ``"random"`` or ``"shortest_path"``.
+        graph_set: ``"train"``, ``"test"`` or ``"sample"``.
+        episodes: episodes per environment.
+        seed: seed of the environments and of the random policy.
+        num_envs: parallel environments (600: one per graph of the paper's sets).
+        **env_kwargs: further ``MetroPOMDPVectorEnv`` arguments.
+
+    Returns:
+        ``float64 [episodes, num_envs]`` episode returns.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    envs = MetroPOMDPVectorEnv(num_envs=num_envs, graph_set=graph_set, autoreset_mode="SameStep",
+                               **env_kwargs)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(num_envs)
+    _, info = envs.reset(seed=seed)
+    n_actions = envs.single_action_space.n
+    returns = np.zeros((episodes, num_envs))
+    for episode in range(episodes):
+        table = oracle_tables(envs.adjacency) if policy == "shortest_path" else None
+        for _ in range(envs.config.episode_length):
+            if table is None:
+                actions = rng.integers(n_actions, size=num_envs)
+            else:
+                actions = table[rows, info["agent"], info["reward_location"]]
+            _, reward, _, truncated, info = envs.step(actions)
+            returns[episode] += reward
+        assert truncated.all()
+    return returns

@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Benchmark: env-steps/s of the native MetroPOMDPVectorEnv against gymnasium's SyncVectorEnv
+over the same number of single MetroPOMDPEnv s, in one process, with their ratio.
+
+Example:
+    python scripts/bench_env.py --num-envs 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import metro_pomdp  # noqa: F401  (registers the envs)
+
+
+def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> float:
+    """Best of ``repeats`` timings of ``n_steps`` batched steps with random actions."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(envs.single_action_space.n, size=(n_steps, envs.num_envs))
+    best = 0.0
+    for _ in range(repeats):
+        envs.reset(seed=seed)
+        start = time.perf_counter()
+        for a in actions:
+            envs.step(a)
+        best = max(best, n_steps * envs.num_envs / (time.perf_counter() - start))
+    return best
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-envs", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=3000,
+                        help="batched steps per timing of the native env (default: 3000)")
+    parser.add_argument("--sync-steps", type=int, default=60,
+                        help="batched steps per timing of SyncVectorEnv (default: 60)")
+    args = parser.parse_args(argv)
+
+    rows = {}
+    for mode in ("NextStep", "SameStep"):
+        native = gym.make_vec("MetroPOMDP-v0", num_envs=args.num_envs, autoreset_mode=mode)
+        rows[f"native MetroPOMDPVectorEnv ({mode})"] = steps_per_second(native, args.steps)
+    sync = gym.make_vec("MetroPOMDP-v0", num_envs=args.num_envs, vectorization_mode="sync")
+    sync_rate = steps_per_second(sync, args.sync_steps)
+    rows["gymnasium SyncVectorEnv (NextStep)"] = sync_rate
+
+    print(f"MetroPOMDP-v0, {args.num_envs} envs, {platform.processor() or platform.machine()}, "
+          f"numpy {np.__version__}, gymnasium {gym.__version__}")
+    print(f"| {'vector env':<40} | {'env-steps/s':>12} | {'vs Sync':>8} |")
+    print(f"|{'-' * 42}|{'-' * 14}|{'-' * 10}|")
+    for name, rate in rows.items():
+        print(f"| {name:<40} | {rate:>12,.0f} | {rate / sync_rate:>7.1f}x |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
