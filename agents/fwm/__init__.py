@@ -1,0 +1,16 @@
+"""The Fast Weight Memory (Schlag, Munkhdalai & Schmidhuber, ICLR 2021, section 3).
+
+* :mod:`agents.fwm.ops`: :func:`fwm_scan`, the fast batched write/read scan (pure function).
+* :mod:`agents.fwm.naive`: :func:`fwm_scan_reference`, the plain-loop reference it is tested
+  against.
+* :mod:`agents.fwm.cell`: :class:`FWMCell`, LSTM + FWM as an ``nn.Module`` with a config
+  dataclass, a whole-sequence and a per-step interface.
+
+Imports torch only.
+"""
+
+from agents.fwm.naive import fwm_scan_reference, make_key
+from agents.fwm.ops import fwm_scan
+from agents.fwm.cell import FWMCell, FWMConfig, FWMState
+
+__all__ = ["FWMCell", "FWMConfig", "FWMState", "fwm_scan", "fwm_scan_reference", "make_key"]

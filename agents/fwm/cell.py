@@ -1,0 +1,182 @@
+"""``FWMCell``: an LSTM that controls a Fast Weight Memory (paper section 3, figure 1).
+
+Shapes: T time, B batch, I input size, H = d_LSTM, d = d_FWM, dk = d*d (or 2d), N_r reads.
+Sequences are time-major ``[T, B, ...]``; the recurrent state is the batch-first
+:class:`FWMState` ``(h [B, H], c [B, H], F [B, dk, d])``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from agents.fwm.naive import fwm_scan_reference
+from agents.fwm.ops import fwm_scan
+
+
+class FWMState(NamedTuple):
+    """Recurrent state, batch-first: LSTM ``h``, ``c`` ``[B, H]`` and fast weights ``F``
+    ``[B, dk, d]``."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+    F: torch.Tensor
+
+
+@dataclasses.dataclass
+class FWMConfig:
+    """Sizes and options; the defaults are the paper's equations.
+
+    Attributes:
+        input_size: I, size of the LSTM input at each step.
+        hidden_size: d_LSTM (catbAbI 256, the RL agent 32).
+        d_fwm: d_FWM (catbAbI 32, the RL agent 16).
+        n_reads: N_r, chained reads per step (paper: 3; appendix E ablates 1, 2, 3).
+        residual: output ``h + W_o n`` (the paper's eq. for the LM, the RL agent) instead of
+            ``W_o n`` alone (the authors' catbAbI scripts turn the residual off).
+        key_mode: ``"outer"`` keys vec(k1 (x) k2) (paper) or ``"concat"`` [k1; k2] (appendix E).
+        beta_bias: beta = sigmoid(W_beta h + beta_bias); 0 in the paper, 1 in the authors' RL
+            code (a bias towards writing).
+        update_scale: multiplies beta in the update, eq. (3); 1 in the paper, 1 / d_FWM in the
+            authors' RL code.
+        squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI code leaves
+            it linear (REFERENCE.md).
+        layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
+        chunk_size: steps per checkpointed chunk in training (None: no checkpointing).
+    """
+
+    input_size: int
+    hidden_size: int = 256
+    d_fwm: int = 32
+    n_reads: int = 3
+    residual: bool = True
+    key_mode: str = "outer"
+    beta_bias: float = 0.0
+    update_scale: float = 1.0
+    squash_first_read_key: bool = True
+    layer_norm_eps: float = 1e-5
+    chunk_size: int | None = 16
+
+    def __post_init__(self):
+        for name in ("input_size", "hidden_size", "d_fwm", "n_reads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"FWMConfig.{name} must be a positive integer, got {value!r}")
+        if self.key_mode not in ("outer", "concat"):
+            raise ValueError(f"FWMConfig.key_mode must be 'outer' or 'concat', "
+                             f"got {self.key_mode!r}")
+
+    @property
+    def key_size(self) -> int:
+        """dk: d * d for tensor-product keys, 2 * d for concatenated keys."""
+        return self.d_fwm ** 2 if self.key_mode == "outer" else 2 * self.d_fwm
+
+
+class FWMCell(nn.Module):
+    """LSTM + Fast Weight Memory.
+
+    Per step: ``h_t = LSTM(x_t, h_t-1)``; the write projections of ``h_t`` (eqs. (1)-(2)) update
+    F (eqs. (3)-(4)); the read projections (eqs. (5)-(6)) query the updated F N_r times (eq. (7));
+    the output is ``W_o n`` (eq. (8)), plus ``h_t`` when ``residual``.
+
+    The LSTM's input never depends on the memory, so :meth:`forward` runs the LSTM over the whole
+    sequence first, forms all write and all read projections with one GEMM each, and only then
+    loops over time in :func:`~agents.fwm.ops.fwm_scan`.
+    """
+
+    def __init__(self, config: FWMConfig):
+        super().__init__()
+        self.config = cfg = config
+        d = cfg.d_fwm
+        self.lstm = nn.LSTM(cfg.input_size, cfg.hidden_size)
+        self.write_proj = nn.Linear(cfg.hidden_size, 3 * d + 1, bias=False)  # k1, k2, v, beta
+        self.read_proj = nn.Linear(cfg.hidden_size, d * (1 + cfg.n_reads), bias=False)  # n0, e_i
+        self.out_proj = nn.Linear(d, cfg.hidden_size, bias=False)  # W_o
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> FWMState:
+        """The zero state for ``batch_size`` sequences."""
+        p = self.out_proj.weight
+        device, dtype = device or p.device, dtype or p.dtype
+        h = torch.zeros(batch_size, self.config.hidden_size, device=device, dtype=dtype)
+        fw = torch.zeros(batch_size, self.config.key_size, self.config.d_fwm, device=device,
+                         dtype=dtype)
+        return FWMState(h, h.clone(), fw)
+
+    def forward(self, x: torch.Tensor, state: FWMState | None = None,
+                reset: torch.Tensor | None = None, write_mask: torch.Tensor | None = None,
+                read_mask: torch.Tensor | None = None, reference: bool = False
+                ) -> tuple[torch.Tensor, FWMState]:
+        """Run a whole sequence.
+
+        Args:
+            x: ``[T, B, I]``.
+            state: :class:`FWMState` or None (zeros).
+            reset: ``[T, B]`` bool; where True the whole state (h, c, F) is zeroed before step
+                t (episode starts).
+            write_mask: ``[T, B]`` bool; False = do not write (padding): F is left exactly as it
+                was (beta = 0). The LSTM still reads the step.
+            read_mask: ``[T, B]`` bool; read only where True. Elsewhere the memory part of the
+                output is zero (so the output is ``h`` with the residual, 0 without).
+            reference: use the plain-loop reference scan (for tests).
+
+        Returns:
+            ``(out [T, B, H], final state)``.
+        """
+        cfg = self.config
+        steps, batch = x.shape[:2]
+        if x.dim() != 3 or x.shape[2] != cfg.input_size:
+            raise ValueError(f"x must be [T, B, {cfg.input_size}], got {tuple(x.shape)}")
+        if state is None:
+            state = self.initial_state(batch, x.device, x.dtype)
+        for name, mask in (("reset", reset), ("write_mask", write_mask),
+                           ("read_mask", read_mask)):
+            if mask is not None and (mask.shape != (steps, batch) or mask.dtype != torch.bool):
+                raise ValueError(f"{name} must be a bool tensor [T={steps}, B={batch}], got "
+                                 f"{mask.dtype} {tuple(mask.shape)}")
+        h_seq, (h, c) = self._lstm(x, state, reset)  # (T, B, H)
+        d, n_reads = cfg.d_fwm, cfg.n_reads
+        write = self.write_proj(h_seq)  # (T, B, 3d + 1), one GEMM for all steps
+        k1, k2, v = torch.tanh(write[..., :3 * d]).split(d, dim=-1)  # eq. (1), (T, B, d) each
+        beta = torch.sigmoid(write[..., 3 * d] + cfg.beta_bias)  # eq. (2), (T, B)
+        if write_mask is not None:
+            beta = beta * write_mask.to(beta.dtype)  # padding does not write
+        read = self.read_proj(h_seq)  # (T, B, d (1 + N_r)), one GEMM for all steps
+        n0 = read[..., :d]  # (T, B, d)
+        if cfg.squash_first_read_key:
+            n0 = torch.tanh(n0)  # eq. (5)
+        e = torch.tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
+        scan = fwm_scan_reference if reference else fwm_scan
+        kwargs = {} if reference else {"chunk_size": cfg.chunk_size}
+        reads, fw = scan(state.F, k1, k2, v, beta, n0, e, reset=reset, read_mask=read_mask,
+                         key_mode=cfg.key_mode, update_scale=cfg.update_scale,
+                         eps=cfg.layer_norm_eps, **kwargs)  # (T, B, d)
+        out = self.out_proj(reads)  # eq. (8), (T, B, H)
+        if cfg.residual:
+            out = out + h_seq
+        return out, FWMState(h, c, fw)
+
+    def step(self, x: torch.Tensor, state: FWMState | None = None,
+             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, FWMState]:
+        """One step for acting in an environment: ``x [B, I]`` -> ``(out [B, H], state)``;
+        ``reset [B]`` bool zeroes the state first (SB3's ``episode_starts``)."""
+        out, state = self.forward(x.unsqueeze(0), state,
+                                  None if reset is None else reset.unsqueeze(0))
+        return out.squeeze(0), state
+
+    def _lstm(self, x: torch.Tensor, state: FWMState, reset: torch.Tensor | None):
+        """The LSTM over the whole sequence, split only at the steps where some row resets."""
+        h, c = state.h, state.c
+        starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
+        outputs = []
+        for i, t0 in enumerate(starts):
+            t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
+            if reset is not None:
+                keep = (~reset[t0]).to(h.dtype)[:, None]  # (B, 1)
+                h, c = h * keep, c * keep
+            out, (h, c) = self.lstm(x[t0:t1], (h.unsqueeze(0), c.unsqueeze(0)))  # (t, B, H)
+            h, c = h.squeeze(0), c.squeeze(0)
+            outputs.append(out)
+        return torch.cat(outputs) if len(outputs) > 1 else outputs[0], (h, c)

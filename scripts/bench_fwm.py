@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Benchmark the Fast Weight Memory cell: training (forward + backward + Adam) and forward-only
+throughput of the catbAbI-sized model, the plain-loop reference for comparison, peak memory, and
+env-steps/s of the agent-sized cell. Not a test: prints a table.
+
+Example:
+    python scripts/bench_fwm.py
+    python scripts/bench_fwm.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import torch
+from torch import nn
+
+from agents.fwm import FWMCell, FWMConfig
+
+
+class TokenModel(nn.Module):
+    """Embedding -> FWMCell -> linear: the catbAbI model's shape."""
+
+    def __init__(self, vocab: int, config: FWMConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, config.input_size)
+        self.cell = FWMCell(config)
+        self.head = nn.Linear(config.hidden_size, vocab)
+
+    def forward(self, tokens, reference=False):
+        out, _ = self.cell(self.embed(tokens), reference=reference)
+        return self.head(out)
+
+
+def timed(fn, repeats: int, device: str) -> float:
+    """Best wall time of ``repeats`` calls (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def token_rates(model, tokens, device, repeats, reference=False):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step():
+        logits = model(tokens[:-1], reference=reference)
+        loss = loss_fn(logits.flatten(0, 1), tokens[1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def forward():
+        with torch.no_grad():
+            model(tokens[:-1], reference=reference)
+
+    n = tokens[:-1].numel()
+    return n / timed(train_step, repeats, device), n / timed(forward, repeats, device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--bptt", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reference-steps", type=int, default=10,
+                        help="sequence length for the (slow) plain-loop reference")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args(argv)
+    device = args.device
+    torch.manual_seed(0)
+    vocab = 180
+    rows = []
+
+    cfg = FWMConfig(input_size=256, hidden_size=256, d_fwm=32, n_reads=3, residual=False)
+    model = TokenModel(vocab, cfg).to(device)
+    tokens = torch.randint(vocab, (args.bptt + 1, args.batch), device=device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    train, fwd = token_rates(model, tokens, device, args.repeats)
+    peak = (torch.cuda.max_memory_allocated() / 2**30 if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    rows.append((f"catbAbI cell, fast path (B={args.batch}, T={args.bptt})", train, fwd,
+                 "tokens/s"))
+    model.cell.config.chunk_size = None
+    train_nc, _ = token_rates(model, tokens, device, args.repeats)
+    model.cell.config.chunk_size = cfg.chunk_size
+    rows.append(("catbAbI cell, fast path, no checkpointing", train_nc, float("nan"), "tokens/s"))
+    if not args.skip_reference:
+        short = tokens[: args.reference_steps + 1]
+        ref_train, ref_fwd = token_rates(model, short, device, 1, reference=True)
+        rows.append((f"catbAbI cell, plain-loop reference (T={args.reference_steps})",
+                     ref_train, ref_fwd, "tokens/s"))
+
+    agent_cfg = FWMConfig(input_size=17, hidden_size=32, d_fwm=16, n_reads=3, residual=True,
+                          beta_bias=1.0, update_scale=1 / 16)
+    agent = FWMCell(agent_cfg).to(device)
+    head = nn.Linear(32, 4).to(device)
+    opt = torch.optim.Adam([*agent.parameters(), *head.parameters()], lr=1e-3)
+    obs = torch.randn(30, 600, 17, device=device)
+
+    def agent_train():
+        out, _ = agent(obs)
+        loss = head(out).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def agent_forward():
+        with torch.no_grad():
+            agent(obs)
+
+    n = obs.shape[0] * obs.shape[1]
+    rows.append(("agent cell (LSTM 32, d_FWM 16, B=600, T=30)",
+                 n / timed(agent_train, args.repeats, device),
+                 n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+
+    print(f"device={device} ({platform.processor() or platform.machine()}), torch "
+          f"{torch.__version__}, threads={torch.get_num_threads()}")
+    print(f"| {'model':<58} | {'train':>10} | {'forward':>10} | unit |")
+    print(f"|{'-' * 60}|{'-' * 12}|{'-' * 12}|------|")
+    for name, tr, fw, unit in rows:
+        print(f"| {name:<58} | {tr:>10,.0f} | {fw:>10,.0f} | {unit} |")
+    print(f"peak memory of the process (catbAbI runs): {peak:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
