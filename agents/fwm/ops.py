@@ -16,8 +16,14 @@ Shapes: T time, B batch, d = d_FWM, dk = d * d (tensor-product keys, the paper) 
   for ``G = F + c k u^T`` (REFERENCE.md), so the clip of eq. (4) never needs a pass over F;
 * only the rows that need reads (``read_mask``) do the chained reads 2..N_r;
 * padding is ``beta = 0`` (the state is left exactly as it was; no blending of whole states);
-* with gradients on, the loop runs in checkpointed chunks, so backward stores F once per chunk
-  instead of several times per step: memory stays linear in T with a small constant.
+* per-step views are made once (``unbind``), so the backward of step t never touches the other
+  steps' gradients.
+
+Backward memory is linear in T (autograd keeps about three copies of F per step: ~2.2 GB peak
+for B=32, T=200, d=32 in ``scripts/bench_fwm.py``). ``chunk_size`` trades that for a recompute
+with ``torch.utils.checkpoint``; on the 2-core CPU it measured slower and no smaller in peak RSS,
+so it is off by default. The next step for speed is a hand-written backward (a custom
+``autograd.Function``) that slots in here behind the same signature.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
              key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5,
-             chunk_size: int | None = 16) -> tuple[torch.Tensor, torch.Tensor]:
+             chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Write then read at every step (eqs. (3)-(7)); arguments as in ``fwm_scan_reference``.
 
     Args:
@@ -44,8 +50,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         key_mode: ``"outer"`` (the paper) or ``"concat"`` (appendix E).
         update_scale: multiplies beta in eq. (3) (the authors' code: 1 / d).
         eps: layer-norm epsilon.
-        chunk_size: steps per checkpointed chunk when gradients are needed (None: no
-            checkpointing; faster backward, memory ~3 copies of F per step).
+        chunk_size: steps per checkpointed chunk when gradients are needed (None, the
+            default: no checkpointing, autograd keeps ~3 copies of F per step).
 
     Returns:
         ``(reads [T, B, d], F_T [B, dk, d])``; reads are zero where ``read_mask`` is False.
