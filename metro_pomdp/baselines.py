@@ -44,8 +44,12 @@ def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int
     _, info = envs.reset(seed=seed)
     n_actions = envs.single_action_space.n
     returns = np.zeros((episodes, num_envs))
+    table = graphs = None
     for episode in range(episodes):
-        table = oracle_tables(envs.adjacency) if policy == "shortest_path" else None
+        if policy == "shortest_path" and (graphs is None
+                                          or not np.array_equal(graphs, envs.adjacency)):
+            graphs = envs.adjacency  # recompute only when the graphs changed (sampling)
+            table = oracle_tables(graphs)
         for _ in range(envs.config.episode_length):
             if table is None:
                 actions = rng.integers(n_actions, size=num_envs)

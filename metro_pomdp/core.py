@@ -101,7 +101,8 @@ class MetroConfig:
 
 
 def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
-    """Validate a custom graph set against the config; return it as a read-only uint8 array."""
+    """Check a custom graph set's shape against the config; return it as a read-only uint8 array.
+    (Its values are checked by ``transition_table``, which ``MetroCore`` calls next.)"""
     adjacency = np.asarray(adjacency)
     if adjacency.ndim == 3:
         adjacency = adjacency[None]
@@ -109,7 +110,6 @@ def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
     if adjacency.ndim != 4 or adjacency.shape[1:] != expected or len(adjacency) == 0:
         raise ValueError(f"graphs must have shape [n_graphs, {', '.join(map(str, expected))}] "
                          f"(n_actions, n_states, n_states), got {adjacency.shape}")
-    graphlib.transition_table(adjacency)  # raises on non-0/1 or non-deterministic graphs
     out = adjacency.astype(np.uint8)
     out.flags.writeable = False
     return out
@@ -140,7 +140,7 @@ class MetroCore:
         self.num_envs = n = int(num_envs)
         self.graph_set = config.graphs() if graphs is None else _check_graphs(graphs, config)
         self._tables = (None if self.graph_set is None
-                        else graphlib.transition_table(self.graph_set))  # [G, A, S]
+                        else graphlib.transition_table(self.graph_set))  # [G, A, S]; validates
         n_graphs = 1 if self.graph_set is None else len(self.graph_set)
         if not isinstance(graph_offset, (int, np.integer)) or isinstance(graph_offset, bool) \
                 or graph_offset < 0:

@@ -66,6 +66,10 @@ class FWMConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"FWMConfig.{name} must be a positive integer, got {value!r}")
+        if self.chunk_size is not None and (not isinstance(self.chunk_size, int)
+                                            or self.chunk_size < 1):
+            raise ValueError(f"FWMConfig.chunk_size must be None or a positive integer, "
+                             f"got {self.chunk_size!r}")
         if self.key_mode not in ("outer", "concat"):
             raise ValueError(f"FWMConfig.key_mode must be 'outer' or 'concat', "
                              f"got {self.key_mode!r}")

@@ -56,6 +56,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     Returns:
         ``(reads [T, B, d], F_T [B, dk, d])``; reads are zero where ``read_mask`` is False.
     """
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be None or a positive integer, got {chunk_size!r}")
     steps, batch, d = v.shape
     needs_grad = torch.is_grad_enabled() and any(
         x.requires_grad for x in (state, k1, k2, v, beta, n0, e))

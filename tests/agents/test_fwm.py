@@ -177,6 +177,8 @@ def test_cell_bad_input():
         FWMConfig(input_size=3, key_mode="sum")
     with pytest.raises(ValueError, match="d_fwm"):
         FWMConfig(input_size=3, d_fwm=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        FWMConfig(input_size=3, chunk_size=0)
 
 
 def test_import_does_not_pull_in_stable_baselines3():

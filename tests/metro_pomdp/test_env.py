@@ -165,6 +165,7 @@ def test_render_rgb_array_frame():
     ({"graph_index": -1}, "graph index"),
     ({"render_mode": "ansi"}, "render_mode"),
     ({"graphs": np.zeros((3, 4, 4))}, "graphs must have shape"),
+    ({"graphs": np.full((3, 5, 5), 2)}, "only 0 and 1"),
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
