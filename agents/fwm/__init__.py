@@ -11,6 +11,7 @@ Imports torch only.
 
 from agents.fwm.naive import fwm_scan_reference, make_key
 from agents.fwm.ops import fwm_scan
-from agents.fwm.cell import FWMCell, FWMConfig, FWMState
+from agents.fwm.cell import FWMCell, FWMConfig, FWMState, lstm_with_resets
 
-__all__ = ["FWMCell", "FWMConfig", "FWMState", "fwm_scan", "fwm_scan_reference", "make_key"]
+__all__ = ["FWMCell", "FWMConfig", "FWMState", "fwm_scan", "fwm_scan_reference", "lstm_with_resets",
+           "make_key"]

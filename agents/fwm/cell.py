@@ -172,16 +172,26 @@ class FWMCell(nn.Module):
         return out.squeeze(0), state
 
     def _lstm(self, x: torch.Tensor, state: FWMState, reset: torch.Tensor | None):
-        """The LSTM over the whole sequence, split only at the steps where some row resets."""
-        h, c = state.h, state.c
-        starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
-        outputs = []
-        for i, t0 in enumerate(starts):
-            t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
-            if reset is not None:
-                keep = (~reset[t0]).to(h.dtype)[:, None]  # (B, 1)
-                h, c = h * keep, c * keep
-            out, (h, c) = self.lstm(x[t0:t1], (h.unsqueeze(0), c.unsqueeze(0)))  # (t, B, H)
-            h, c = h.squeeze(0), c.squeeze(0)
-            outputs.append(out)
-        return torch.cat(outputs) if len(outputs) > 1 else outputs[0], (h, c)
+        return lstm_with_resets(self.lstm, x, state.h, state.c, reset)
+
+
+def lstm_with_resets(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                     reset: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Run a one-layer ``nn.LSTM`` over ``x [T, B, I]`` from ``(h, c) [B, H]``, zeroing the rows
+    of ``(h, c)`` where ``reset [T, B]`` is True before that step. The sequence is split only at
+    the steps where some row resets, so a sequence without resets is one fused LSTM call.
+
+    Returns ``(outputs [T, B, H], (h_T, c_T))``.
+    """
+    starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
+    outputs = []
+    for i, t0 in enumerate(starts):
+        t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
+        if reset is not None:
+            keep = (~reset[t0]).to(h.dtype)[:, None]  # (B, 1)
+            h, c = h * keep, c * keep
+        out, (h, c) = lstm(x[t0:t1], (h.unsqueeze(0), c.unsqueeze(0)))  # (t, B, H)
+        h, c = h.squeeze(0), c.squeeze(0)
+        outputs.append(out)
+    return torch.cat(outputs) if len(outputs) > 1 else outputs[0], (h, c)

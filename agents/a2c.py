@@ -1,0 +1,309 @@
+"""``RecurrentA2C``: synchronous advantage actor-critic for recurrent policies, in SB3's mould.
+
+Stable-Baselines3's ``A2C`` has no recurrent support and sb3-contrib's ``RecurrentPPO`` is tied to
+an LSTM ``(h, c)`` state; this algorithm takes any :class:`~agents.policies.
+RecurrentActorCriticPolicy` (FWM or LSTM core) and keeps SB3's names, logger, callbacks,
+``learn``/``save``/``load``.
+
+One update per rollout of ``n_steps`` x ``n_envs``:
+
+1. act for ``n_steps`` steps without gradients, carrying the recurrent state (zeroed at episode
+   starts) and remembering the state at the rollout's start;
+2. returns and advantages with SB3's ``RolloutBuffer`` (GAE(lambda); lambda = 1 gives the
+   discounted returns minus the values), bootstrapping from the value of the observation after
+   the rollout and - with ``bootstrap_truncated`` - from the value of the last observation of
+   an episode cut by a time limit;
+3. run the policy over the whole rollout again, with gradients, from the remembered state -
+   full backpropagation through time within the rollout, cut at episode starts (the state is
+   zeroed there) and at the rollout's start (the remembered state is a constant) - and take one
+   optimizer step on ``policy_loss + ent_coef * entropy_loss + vf_coef * value_loss``.
+
+The paper's meta-RL setting (section 4.2, appendix I) is :data:`PAPER_PRESET`: 600 envs, one
+30-step episode per rollout, gamma 0.9, value coefficient 0.1, entropy coefficient 0.03, Adam lr
+1e-3 (eps 1e-4), returns to the episode end (no bootstrap).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+
+from agents.policies import FWMPolicy, LstmPolicy, RecurrentActorCriticPolicy
+from agents.vec_env import GymnasiumVecEnv, make_metro_vec_env
+
+#: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
+PAPER_PRESET: dict[str, Any] = {
+    "n_steps": 30,
+    "gamma": 0.9,
+    "gae_lambda": 1.0,
+    "ent_coef": 0.03,
+    "vf_coef": 0.1,
+    "learning_rate": 1e-3,
+    "max_grad_norm": None,
+    "bootstrap_truncated": False,
+    "stats_window_size": 600,
+}
+#: Environments in the paper's setting (one per graph).
+PAPER_N_ENVS = 600
+
+
+class RecurrentA2C(OnPolicyAlgorithm):
+    """Advantage actor-critic with a recurrent policy.
+
+    Args:
+        policy: ``"FWMPolicy"``, ``"LstmPolicy"`` or a :class:`RecurrentActorCriticPolicy`
+            subclass.
+        env: an SB3 ``VecEnv``, a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode
+            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and ``VecMonitor``), a
+            registered MetroPOMDP id (``n_envs`` native batched envs) or a ``gymnasium.Env``.
+        learning_rate: float or schedule.
+        n_steps: steps per env per rollout (= truncated-BPTT length).
+        gamma, gae_lambda: discount and GAE lambda (1: plain discounted returns).
+        ent_coef, vf_coef: loss coefficients.
+        max_grad_norm: clip the gradient norm; None: no clipping.
+        normalize_advantage: standardise advantages per rollout.
+        bootstrap_truncated: add ``gamma * V(last observation)`` to the reward at a time-limit
+            truncation (SB3's convention); False treats truncation as the episode's end (the
+            paper: returns to the episode end).
+        n_envs: number of envs when ``env`` is an id string.
+        Others as in SB3's ``A2C``.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = {
+        "FWMPolicy": FWMPolicy,
+        "LstmPolicy": LstmPolicy,
+        "RecurrentActorCriticPolicy": RecurrentActorCriticPolicy,
+    }
+    policy: RecurrentActorCriticPolicy
+
+    def __init__(self, policy: str | type[RecurrentActorCriticPolicy], env: GymEnv | str | None,
+                 learning_rate: float | Schedule = 1e-3, n_steps: int = 30, gamma: float = 0.99,
+                 gae_lambda: float = 1.0, ent_coef: float = 0.0, vf_coef: float = 0.5,
+                 max_grad_norm: float | None = 0.5, normalize_advantage: bool = False,
+                 bootstrap_truncated: bool = True, n_envs: int = PAPER_N_ENVS,
+                 stats_window_size: int = 100, tensorboard_log: str | None = None,
+                 policy_kwargs: dict[str, Any] | None = None, verbose: int = 0,
+                 seed: int | None = None, device: torch.device | str = "auto",
+                 _init_setup_model: bool = True):
+        if isinstance(policy, str) and policy not in self.policy_aliases:
+            raise ValueError(f"policy must be one of {sorted(self.policy_aliases)} or a "
+                             f"RecurrentActorCriticPolicy subclass, got {policy!r}")
+        if not isinstance(policy, str) and not (
+                isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)):
+            raise TypeError(f"policy must be a RecurrentActorCriticPolicy subclass (a recurrent "
+                            f"policy with a state), got {policy!r}")
+        if not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm!r}")
+        env = self._as_sb3_env(env, n_envs)
+        self.normalize_advantage = normalize_advantage
+        self.bootstrap_truncated = bootstrap_truncated
+        self._last_state: tuple[torch.Tensor, ...] | None = None
+        self._rollout_state: tuple[torch.Tensor, ...] | None = None
+        super().__init__(
+            policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma,
+            gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm, use_sde=False, sde_sample_freq=-1,
+            stats_window_size=stats_window_size, tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs, verbose=verbose, seed=seed, device=device,
+            _init_setup_model=False,
+            supported_action_spaces=(spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary,
+                                     spaces.Box))
+        if _init_setup_model:
+            self._setup_model()
+
+    @staticmethod
+    def _as_sb3_env(env, n_envs: int):
+        """Turn the accepted env forms into something SB3's constructor takes."""
+        if isinstance(env, str):
+            return make_metro_vec_env(env, num_envs=n_envs)
+        if isinstance(env, gym.vector.VectorEnv):
+            return VecMonitor(GymnasiumVecEnv(env))
+        return env
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        super().set_env(self._as_sb3_env(env, self.n_envs), force_reset=force_reset)
+        self._last_state = None
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.rollout_buffer = RolloutBuffer(self.n_steps, self.observation_space, self.action_space,
+                                            device=self.device, gamma=self.gamma,
+                                            gae_lambda=self.gae_lambda, n_envs=self.n_envs)
+        self.policy = self.policy_class(self.observation_space, self.action_space,
+                                        self.lr_schedule, **self.policy_kwargs)
+        if not isinstance(self.policy, RecurrentActorCriticPolicy):
+            raise TypeError(f"{type(self.policy).__name__} is not a RecurrentActorCriticPolicy")
+        self.policy = self.policy.to(self.device)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_last_state", "_rollout_state"]
+
+    # ----------------------------------------------------------------- rollouts
+    def collect_rollouts(self, env: VecEnv, callback: BaseCallback,
+                         rollout_buffer: RolloutBuffer, n_rollout_steps: int) -> bool:
+        assert self._last_obs is not None, "No previous observation was provided"
+        policy = self.policy
+        policy.set_training_mode(False)
+        if self._last_state is None or self._last_state[0].shape[0] != env.num_envs:
+            self._last_state = policy.initial_state(env.num_envs)
+        self._rollout_state = self._last_state  # the state before step 0, for train()
+        n_steps = 0
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+        while n_steps < n_rollout_steps:
+            with torch.no_grad():
+                obs_tensor = obs_as_tensor(self._last_obs, self.device)
+                starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool,
+                                         device=self.device)
+                actions, values, log_probs, self._last_state = policy(obs_tensor,
+                                                                      self._last_state, starts)
+            actions = actions.cpu().numpy()
+            clipped_actions = actions
+            if isinstance(self.action_space, spaces.Box):
+                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
+            self.num_timesteps += env.num_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+            n_steps += 1
+            if isinstance(self.action_space, spaces.Discrete):
+                actions = actions.reshape(-1, 1)
+            if self.bootstrap_truncated:
+                rewards = self._bootstrap_truncated(rewards, dones, infos)
+            rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts,
+                               values, log_probs)
+            self._last_obs = new_obs
+            self._last_episode_starts = dones
+        with torch.no_grad():
+            last_values = policy.predict_values(
+                obs_as_tensor(new_obs, self.device), self._last_state,
+                torch.as_tensor(dones, dtype=torch.bool, device=self.device))
+        rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _bootstrap_truncated(self, rewards: np.ndarray, dones: np.ndarray,
+                             infos: list[dict]) -> np.ndarray:
+        """``rewards + gamma * V(terminal observation)`` for episodes cut by a time limit, the
+        value computed from the state that the terminal observation continues."""
+        idx = [i for i in np.flatnonzero(dones).tolist()
+               if infos[i].get("TimeLimit.truncated", False)]
+        if not idx:
+            return rewards
+        terminal = np.stack([infos[i]["terminal_observation"] for i in idx])
+        rows = torch.as_tensor(idx, device=self.device)
+        with torch.no_grad():
+            state = tuple(s.index_select(0, rows) for s in self._last_state)
+            values = self.policy.predict_values(obs_as_tensor(terminal, self.device), state)
+        rewards = rewards.astype(np.float32, copy=True)
+        rewards[idx] += self.gamma * values.cpu().numpy()
+        return rewards
+
+    # -------------------------------------------------------------------- train
+    def train(self) -> None:
+        policy = self.policy
+        policy.set_training_mode(True)
+        self._update_learning_rate(policy.optimizer)
+        buf = self.rollout_buffer
+        obs = torch.as_tensor(buf.observations, device=self.device)  # (T, N, *obs_shape)
+        actions = torch.as_tensor(buf.actions, device=self.device)  # (T, N, action_dim)
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = actions.squeeze(-1).long()
+        starts = torch.as_tensor(buf.episode_starts, device=self.device).bool()  # (T, N)
+        advantages = torch.as_tensor(buf.advantages, device=self.device)
+        returns = torch.as_tensor(buf.returns, device=self.device)
+        if self.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+        values, log_prob, entropy = policy.evaluate_actions(obs, actions, self._rollout_state,
+                                                            starts)
+        policy_loss = -(advantages * log_prob).mean()
+        value_loss = F.mse_loss(returns, values)
+        entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"RecurrentA2C: non-finite loss {loss.item()} at update {self._n_updates} "
+                f"(policy {policy_loss.item()}, value {value_loss.item()}, entropy "
+                f"{entropy_loss.item()}); stopping before the optimizer step so the parameters "
+                f"stay those of the last good update")
+        policy.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = None
+        if self.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+        policy.optimizer.step()
+        self._n_updates += 1
+
+        ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/explained_variance", ev)
+        self.logger.record("train/entropy_loss", entropy_loss.item())
+        self.logger.record("train/policy_loss", policy_loss.item())
+        self.logger.record("train/value_loss", value_loss.item())
+        if grad_norm is not None:
+            self.logger.record("train/grad_norm", grad_norm.item())
+
+    def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
+              tb_log_name: str = "RecurrentA2C", reset_num_timesteps: bool = True,
+              progress_bar: bool = False):
+        return super().learn(total_timesteps=total_timesteps, callback=callback,
+                             log_interval=log_interval, tb_log_name=tb_log_name,
+                             reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
+
+    # --------------------------------------------------------------- save/load
+    def save_atomic(self, path: str | os.PathLike) -> None:
+        """``save`` to a temporary file next to ``path``, then rename it over ``path``: an
+        interrupted save never leaves a broken checkpoint behind."""
+        path = os.fspath(path)
+        if not path.endswith(".zip"):
+            path += ".zip"
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".zip", dir=folder)
+        os.close(fd)
+        try:
+            self.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto",
+             custom_objects: dict[str, Any] | None = None, print_system_info: bool = False,
+             force_reset: bool = True, **kwargs):
+        """SB3's ``load``, after checking that the checkpoint holds a recurrent policy of this
+        project (a checkpoint of another algorithm raises a ``ValueError`` naming its policy
+        class)."""
+        data, _, _ = load_from_zip_file(path, device=device, custom_objects=custom_objects)
+        policy_class = (data or {}).get("policy_class")
+        if not (isinstance(policy_class, type)
+                and issubclass(policy_class, RecurrentActorCriticPolicy)):
+            raise ValueError(f"{path}: not a RecurrentA2C checkpoint (its policy class is "
+                             f"{policy_class!r}, expected a RecurrentActorCriticPolicy)")
+        if env is not None:
+            env = cls._as_sb3_env(env, data.get("n_envs", PAPER_N_ENVS))
+        return super().load(path, env=env, device=device, custom_objects=custom_objects,
+                            print_system_info=print_system_info, force_reset=force_reset,
+                            **kwargs)

@@ -1,0 +1,140 @@
+"""Callbacks and logging for training runs: held-out evaluation, a wall-clock budget, atomic
+periodic checkpoints, and a CSV log that a resumed run appends to."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import CSVOutputFormat
+from stable_baselines3.common.vec_env import VecEnv
+from tqdm.auto import tqdm
+
+
+class HeldOutEvalCallback(BaseCallback):
+    """Every ``eval_every`` updates, evaluate the policy on one or more fixed env sets (e.g. the
+    600 training graphs and the 600 held-out test graphs) with SB3's ``evaluate_policy`` and log
+    ``eval/<name>_reward`` side by side.
+
+    Args:
+        eval_envs: name -> SB3 ``VecEnv`` (e.g. from :func:`agents.vec_env.make_metro_vec_env`).
+        eval_every: updates (rollouts) between evaluations; the first is at update 0.
+        n_episodes: episodes per evaluation and env set (default: one per env).
+        deterministic: greedy actions instead of sampled ones.
+        seed: the eval envs are reseeded with it before every evaluation, so every evaluation
+            sees the same episodes (reward and start placements).
+    """
+
+    def __init__(self, eval_envs: dict[str, VecEnv], eval_every: int = 50,
+                 n_episodes: int | None = None, deterministic: bool = False, seed: int = 12345,
+                 verbose: int = 0):
+        super().__init__(verbose)
+        if not eval_envs:
+            raise ValueError("eval_envs must name at least one env set")
+        if not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        self.eval_envs, self.eval_every = eval_envs, eval_every
+        self.n_episodes, self.deterministic, self.seed = n_episodes, deterministic, seed
+        self.last: dict[str, float] = {}
+        self._rollouts = 0
+
+    def _on_rollout_start(self) -> None:
+        if self._rollouts % self.eval_every == 0:
+            self.evaluate()
+        self._rollouts += 1
+
+    def _on_step(self) -> bool:
+        return True
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the evaluation now, record it and return ``{name: mean episode reward}``."""
+        for name, env in self.eval_envs.items():
+            env.seed(self.seed)
+            rewards, _ = evaluate_policy(self.model, env, n_eval_episodes=self.n_episodes or
+                                         env.num_envs, deterministic=self.deterministic,
+                                         return_episode_rewards=True, warn=False)
+            self.last[name] = float(np.mean(rewards))
+            self.logger.record(f"eval/{name}_reward", self.last[name])
+        self.logger.record("eval/updates", self.model._n_updates)
+        self.logger.record("eval/timesteps", self.num_timesteps)
+        if self.verbose:
+            parts = "  ".join(f"{k} {v:.2f}" for k, v in self.last.items())
+            print(f"[eval] update {self.model._n_updates}  steps {self.num_timesteps}  {parts}",
+                  flush=True)
+        return dict(self.last)
+
+
+class WallClockLimit(BaseCallback):
+    """Stop training after ``seconds`` of wall time (checked every step); with ``progress``, a
+    tqdm bar over the seconds shows the env steps done and their rate."""
+
+    def __init__(self, seconds: float, progress: bool = False, verbose: int = 0):
+        super().__init__(verbose)
+        if not seconds > 0:
+            raise ValueError(f"seconds must be positive, got {seconds!r}")
+        self.seconds, self.progress = seconds, progress
+        self.start = None
+        self._bar = None
+
+    def _on_training_start(self) -> None:
+        self.start = time.monotonic()
+        self._start_steps = self.num_timesteps
+        if self.progress:
+            self._bar = tqdm(total=round(self.seconds), unit="s", dynamic_ncols=True)
+
+    def _on_rollout_end(self) -> None:
+        if self._bar is not None:
+            elapsed = time.monotonic() - self.start
+            self._bar.n = min(round(elapsed), self._bar.total)
+            steps = self.num_timesteps - self._start_steps
+            self._bar.set_postfix(steps=f"{self.num_timesteps:,}",
+                                  steps_per_s=f"{steps / max(elapsed, 1e-9):,.0f}")
+
+    def _on_training_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def _on_step(self) -> bool:
+        if time.monotonic() - self.start >= self.seconds:
+            if self.verbose:
+                print(f"[wall clock] {self.seconds:.0f} s reached, stopping", flush=True)
+            return False
+        return True
+
+
+class AtomicCheckpoint(BaseCallback):
+    """Save ``model.save_atomic(path)`` every ``every`` updates (one file, overwritten
+    atomically: the last good checkpoint always survives an interruption)."""
+
+    def __init__(self, path: str, every: int = 100, verbose: int = 0):
+        super().__init__(verbose)
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.path, self.every = path, every
+        self._rollouts = 0
+
+    def _on_rollout_end(self) -> None:
+        self._rollouts += 1
+        if self._rollouts % self.every == 0:
+            self.model.save_atomic(self.path)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class AppendingCSVOutputFormat(CSVOutputFormat):
+    """SB3's CSV log, but an existing file is continued (a resumed run extends its curve)
+    instead of truncated."""
+
+    def __init__(self, filename: str):
+        if not os.path.exists(filename):
+            super().__init__(filename)
+            return
+        self.file = open(filename, "r+")
+        header = self.file.readline().rstrip("\n")
+        self.keys = header.split(",") if header else []
+        self.separator, self.quotechar = ",", '"'
+        self.file.seek(0, os.SEEK_END)

@@ -1,0 +1,273 @@
+"""Recurrent actor-critic policies with Stable-Baselines3's interface.
+
+One policy class, :class:`RecurrentActorCriticPolicy`, with a pluggable recurrent core:
+
+* ``"fwm"``: :class:`~agents.fwm.FWMCell`, LSTM + Fast Weight Memory (paper section 4.2: LSTM 32,
+  d_FWM 16, output ``h + W_o n``, write-strength bias 1, update scaled by 1 / d_FWM);
+* ``"lstm"``: :class:`LSTMCore`, a plain LSTM of any width (the paper's baselines: 512 ... 4096).
+
+Both cores map observations ``[T, B, I]`` to features ``[T, B, H]`` with a state that is a tuple
+of batch-first tensors and a per-step reset mask (SB3's ``episode_starts``: the state of that
+row is zeroed before the step). A linear actor head and a linear critic head read the features.
+
+``predict(observation, state, episode_start, deterministic)`` has SB3's recurrent signature
+(numpy in, numpy out; ``state`` is a tuple of ``[n_envs, ...]`` arrays, None for the zero
+state), so ``stable_baselines3.common.evaluation.evaluate_policy`` works unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    DiagGaussianDistribution,
+    Distribution,
+    make_proba_distribution,
+)
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from agents.fwm import FWMCell, FWMConfig, lstm_with_resets
+
+RecurrentState = tuple[torch.Tensor, ...]
+
+
+class LSTMState(NamedTuple):
+    """Batch-first LSTM state ``(h [B, H], c [B, H])``."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+
+
+class LSTMCore(nn.Module):
+    """A one-layer LSTM with the recurrent-core interface of :class:`~agents.fwm.FWMCell`."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size)
+        self.output_size = hidden_size
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> LSTMState:
+        w = self.lstm.weight_hh_l0
+        h = torch.zeros(batch_size, self.output_size, device=device or w.device,
+                        dtype=dtype or w.dtype)
+        return LSTMState(h, h.clone())
+
+    def forward(self, x: torch.Tensor, state: LSTMState | None = None,
+                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
+        if state is None:
+            state = self.initial_state(x.shape[1], x.device, x.dtype)
+        out, (h, c) = lstm_with_resets(self.lstm, x, state[0], state[1], reset)
+        return out, LSTMState(h, c)
+
+
+def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
+              **core_kwargs) -> nn.Module:
+    """Build a recurrent core by name.
+
+    Args:
+        core: ``"fwm"`` or ``"lstm"``.
+        input_size: observation features per step.
+        hidden_size: LSTM width (d_LSTM).
+        d_fwm: FWM size (``"fwm"`` only).
+        **core_kwargs: further :class:`~agents.fwm.FWMConfig` fields for ``"fwm"`` (``n_reads``,
+            ``residual``, ``beta_bias``, ``update_scale``, ...). Unless given, ``beta_bias`` is 1
+            and ``update_scale`` 1 / d_fwm, the authors' RL agent (REFERENCE.md).
+    """
+    if core == "fwm":
+        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}
+        cell = FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
+                                 **kwargs))
+        cell.output_size = hidden_size
+        return cell
+    if core == "lstm":
+        if core_kwargs:
+            raise TypeError(f"core='lstm' takes no core_kwargs, got {sorted(core_kwargs)}")
+        return LSTMCore(input_size, hidden_size)
+    raise ValueError(f"core must be 'fwm' or 'lstm', got {core!r}")
+
+
+class RecurrentActorCriticPolicy(BasePolicy):
+    """Recurrent core -> linear actor and critic heads.
+
+    Args:
+        observation_space: a ``Box`` (flattened per step).
+        action_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Box``.
+        lr_schedule: learning-rate schedule (SB3 passes it; the optimizer starts at
+            ``lr_schedule(1)``).
+        core: ``"fwm"`` or ``"lstm"`` (see :func:`make_core`).
+        hidden_size: LSTM width.
+        d_fwm: FWM size (``core="fwm"``).
+        core_kwargs: further options of the core (:func:`make_core`).
+        log_std_init: initial log standard deviation for ``Box`` actions.
+        optimizer_class, optimizer_kwargs: the optimizer (default Adam with eps 1e-4, the
+            paper's RL setting).
+        use_sde: must be False (kept for SB3's call signature).
+    """
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: Schedule, core: str = "fwm", hidden_size: int = 32,
+                 d_fwm: int = 16, core_kwargs: dict[str, Any] | None = None,
+                 log_std_init: float = 0.0, normalize_images: bool = True,
+                 optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+                 optimizer_kwargs: dict[str, Any] | None = None, use_sde: bool = False):
+        if not isinstance(observation_space, spaces.Box):
+            raise ValueError(f"observation_space must be a gymnasium.spaces.Box (a recurrent "
+                             f"policy over flat observations), got {observation_space}")
+        if not isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete,
+                                         spaces.MultiBinary, spaces.Box)):
+            raise ValueError(f"action_space must be Discrete, MultiDiscrete, MultiBinary or Box, "
+                             f"got {action_space}")
+        if use_sde:
+            raise ValueError("use_sde=True is not supported by RecurrentActorCriticPolicy")
+        if optimizer_kwargs is None:
+            optimizer_kwargs = {"eps": 1e-4} if optimizer_class is torch.optim.Adam else {}
+        super().__init__(observation_space, action_space, features_extractor_class=FlattenExtractor,
+                         normalize_images=normalize_images, optimizer_class=optimizer_class,
+                         optimizer_kwargs=optimizer_kwargs)
+        self.core_name, self.hidden_size, self.d_fwm = core, hidden_size, d_fwm
+        self.core_kwargs = dict(core_kwargs or {})
+        self.log_std_init = log_std_init
+        self.features_extractor = self.make_features_extractor()
+        self.core = make_core(core, self.features_extractor.features_dim, hidden_size, d_fwm,
+                              **self.core_kwargs)
+        probe = self.core.initial_state(1)
+        self._state_cls, self._state_len = type(probe), len(probe)
+        self.action_dist = make_proba_distribution(action_space)
+        latent = self.core.output_size
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            self.action_net, self.log_std = self.action_dist.proba_distribution_net(
+                latent_dim=latent, log_std_init=log_std_init)
+        else:
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim=latent)
+        self.value_net = nn.Linear(latent, 1)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),
+                                              **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(core=self.core_name, hidden_size=self.hidden_size, d_fwm=self.d_fwm,
+                    core_kwargs=self.core_kwargs, log_std_init=self.log_std_init,
+                    lr_schedule=self._dummy_schedule, optimizer_class=self.optimizer_class,
+                    optimizer_kwargs=self.optimizer_kwargs)
+        return data
+
+    # ------------------------------------------------------------------ tensors
+    def initial_state(self, n_envs: int) -> RecurrentState:
+        """The zero state for ``n_envs`` environments (a tuple of batch-first tensors)."""
+        return tuple(self.core.initial_state(n_envs, device=self.device))
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs [T, B, *obs_shape]`` -> ``[T, B, features]``."""
+        steps, batch = obs.shape[:2]
+        flat = self.extract_features(obs.reshape(steps * batch, *obs.shape[2:]),
+                                     self.features_extractor)
+        return flat.reshape(steps, batch, -1).to(self.value_net.weight.dtype)
+
+    def _distribution(self, latent: torch.Tensor) -> Distribution:
+        mean_actions = self.action_net(latent)
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            return self.action_dist.proba_distribution(mean_actions, self.log_std)
+        return self.action_dist.proba_distribution(action_logits=mean_actions)
+
+    def _run_core(self, obs: torch.Tensor, state: RecurrentState | None,
+                  episode_starts: torch.Tensor | None) -> tuple[torch.Tensor, RecurrentState]:
+        """``obs [T, B, ...]``, ``episode_starts [T, B]`` -> ``(latent [T, B, H], state)``."""
+        if state is None:
+            state = self.initial_state(obs.shape[1])
+        reset = None if episode_starts is None else episode_starts.to(torch.bool)
+        latent, state = self.core(self._features(obs), self._state_cls(*state), reset)
+        return latent, tuple(state)
+
+    def forward(self, obs: torch.Tensor, state: RecurrentState | None = None,
+                episode_starts: torch.Tensor | None = None, deterministic: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RecurrentState]:
+        """One step for ``B`` environments: ``obs [B, ...]``, ``episode_starts [B]`` ->
+        ``(actions, values [B], log_prob [B], new state)``."""
+        latent, state = self._run_core(obs.unsqueeze(0), state,
+                                       None if episode_starts is None else episode_starts[None])
+        latent = latent[0]
+        dist = self._distribution(latent)
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, self.value_net(latent).squeeze(-1), dist.log_prob(actions), state
+
+    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor,
+                         state: RecurrentState | None, episode_starts: torch.Tensor | None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """A whole rollout, with gradients: ``obs [T, B, ...]``, ``actions [T, B, ...]``, the
+        state before step 0 and ``episode_starts [T, B]`` -> ``(values, log_prob, entropy)``,
+        each ``[T, B]``."""
+        latent, _ = self._run_core(obs, state, episode_starts)
+        steps, batch = latent.shape[:2]
+        dist = self._distribution(latent.reshape(steps * batch, -1))
+        flat_actions = actions.reshape(steps * batch, *actions.shape[2:])
+        log_prob = dist.log_prob(flat_actions).reshape(steps, batch)
+        entropy = dist.entropy()
+        entropy = None if entropy is None else entropy.reshape(steps, batch)
+        return self.value_net(latent).squeeze(-1), log_prob, entropy
+
+    def predict_values(self, obs: torch.Tensor, state: RecurrentState | None = None,
+                       episode_starts: torch.Tensor | None = None) -> torch.Tensor:
+        """Values ``[B]`` of one step of observations ``[B, ...]`` from ``state``."""
+        latent, _ = self._run_core(obs.unsqueeze(0), state,
+                                   None if episode_starts is None else episode_starts[None])
+        return self.value_net(latent[0]).squeeze(-1)
+
+    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions from the zero state (SB3's stateless hook; use :meth:`predict` with a
+        state to act over an episode)."""
+        return self(observation, None, None, deterministic)[0]
+
+    # -------------------------------------------------------------------- numpy
+    def predict(self, observation: np.ndarray, state: tuple[np.ndarray, ...] | None = None,
+                episode_start: np.ndarray | None = None, deterministic: bool = False
+                ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """SB3's recurrent ``predict``: observations ``[n_envs, ...]`` (or one unbatched
+        observation), the state returned by the previous call (None: zero state) and
+        ``episode_start [n_envs]`` (True: zero that env's state first) -> ``(actions,
+        new state)``."""
+        self.set_training_mode(False)
+        obs, vectorized = self.obs_to_tensor(observation)
+        n_envs = obs.shape[0]
+        if state is not None:
+            if len(state) != self._state_len:
+                raise ValueError(f"state must be a tuple of {self._state_len} arrays "
+                                 f"(as returned by predict), got {len(state)}")
+            state = tuple(torch.as_tensor(np.asarray(s), device=self.device) for s in state)
+            if any(s.shape[0] != n_envs for s in state):
+                raise ValueError(f"state arrays must have {n_envs} rows (one per env), got "
+                                 f"{[tuple(s.shape) for s in state]}")
+        starts = None
+        if episode_start is not None:
+            starts = torch.as_tensor(np.asarray(episode_start).reshape(n_envs), dtype=torch.bool,
+                                     device=self.device)
+        with torch.no_grad():
+            actions, _, _, new_state = self(obs, state, starts, deterministic)
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, tuple(s.cpu().numpy() for s in new_state)
+
+
+class FWMPolicy(RecurrentActorCriticPolicy):
+    """The paper's FWM agent: LSTM 32 + FWM 16 (``core="fwm"``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("core", "fwm")
+        super().__init__(*args, **kwargs)
+
+
+class LstmPolicy(RecurrentActorCriticPolicy):
+    """An LSTM agent (``core="lstm"``); the paper's baselines have 512 ... 4096 units."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("core", "lstm")
+        kwargs.setdefault("hidden_size", 512)
+        super().__init__(*args, **kwargs)

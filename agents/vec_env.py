@@ -1,0 +1,143 @@
+"""``GymnasiumVecEnv``: any ``gymnasium.vector.VectorEnv`` as a Stable-Baselines3 ``VecEnv``.
+
+SB3 steps a batch of environments through its own ``VecEnv`` API (``step`` returns ``obs,
+rewards, dones, infos`` with ``dones = terminated | truncated`` and a list of per-env info
+dicts); Gymnasium's vector envs (``gym.make_vec``, our native
+:class:`~metro_pomdp.MetroPOMDPVectorEnv`) return batched arrays and batched info dicts. This
+adapter keeps the env batched - one ``step`` of the wrapped env per SB3 step, no per-env Python
+loop except over the envs whose episode just ended - and keeps SB3's episode-end contract:
+
+* the observation returned at an episode end is already the first one of the next episode, the
+  last one is in ``infos[i]["terminal_observation"]`` (Gymnasium's ``SAME_STEP`` autoreset
+  mode gives exactly this, so the wrapped env must use it);
+* ``infos[i]["TimeLimit.truncated"]`` is True when the episode was cut by a time limit rather
+  than terminated.
+
+It works under ``VecMonitor`` (episode return and length statistics) and
+``stable_baselines3.common.evaluation.evaluate_policy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from stable_baselines3.common.vec_env import VecEnv
+
+
+def _autoreset_mode(env: VectorEnv) -> AutoresetMode | None:
+    mode = env.metadata.get("autoreset_mode", getattr(env, "autoreset_mode", None))
+    try:
+        return AutoresetMode(mode) if mode is not None else None
+    except ValueError:
+        return None
+
+
+class GymnasiumVecEnv(VecEnv):
+    """Wrap ``env``, a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode.
+
+    Args:
+        env: e.g. ``gym.make_vec("MetroPOMDP-v0", num_envs=600, autoreset_mode="SameStep")``
+            (see :func:`make_metro_vec_env`).
+
+    Raises:
+        TypeError: ``env`` is not a Gymnasium vector env.
+        ValueError: its autoreset mode is not ``SAME_STEP``. In the other modes the step after
+            an episode end (``NEXT_STEP``) or no step (``DISABLED``) resets, which SB3's
+            algorithms and any recurrent policy's episode-start bookkeeping would misread.
+    """
+
+    def __init__(self, env: VectorEnv):
+        if not isinstance(env, VectorEnv):
+            raise TypeError(f"env must be a gymnasium.vector.VectorEnv, got {type(env).__name__}")
+        mode = _autoreset_mode(env)
+        if mode != AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"env must use autoreset_mode=AutoresetMode.SAME_STEP (SB3 expects the episode's "
+                f"last observation in info['terminal_observation'] and the next episode's first "
+                f"observation returned by the same step), got {mode!r}; e.g. "
+                f"gym.make_vec('MetroPOMDP-v0', num_envs=n, autoreset_mode='SameStep')")
+        self.venv = env
+        self._actions: np.ndarray | None = None
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+
+    # ----------------------------------------------------------------- stepping
+    def reset(self) -> np.ndarray:
+        seeds = self._seeds
+        seed: int | list[int] | None = None
+        if seeds[0] is not None:
+            consecutive = seeds == list(range(seeds[0], seeds[0] + self.num_envs))
+            seed = int(seeds[0]) if consecutive else [int(s) for s in seeds]
+        options = self._options[0] if all(o == self._options[0] for o in self._options) else None
+        if options is None:
+            raise ValueError("GymnasiumVecEnv: per-env reset options differ; a batched env "
+                             "takes one options dict for all envs")
+        obs, info = self.venv.reset(seed=seed, options=options or None)
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        self._actions = None
+        dones = np.logical_or(terminated, truncated)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        ended = np.flatnonzero(dones)
+        if ended.size:
+            if "final_obs" not in info:
+                raise RuntimeError("the wrapped env ended an episode without info['final_obs']; "
+                                   "is it really in SAME_STEP autoreset mode?")
+            final_obs = info["final_obs"]
+            for i in ended.tolist():  # only the envs whose episode ended
+                infos[i]["terminal_observation"] = np.asarray(final_obs[i])
+                infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, np.asarray(rewards, dtype=np.float32), dones, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    # ---------------------------------------------------------------- attributes
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        """The attribute of the wrapped vector env, once per requested index (the envs of a
+        batched env share their attributes)."""
+        value = getattr(self.venv, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        if indices is not None and len(list(self._get_indices(indices))) != self.num_envs:
+            raise ValueError("a batched env can only set an attribute for all envs at once")
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs
+                   ) -> list[Any]:
+        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [self.venv.render()]
+
+
+def make_metro_vec_env(env_id: str = "MetroPOMDP-v0", num_envs: int = 600, monitor: bool = True,
+                       **env_kwargs):
+    """A batched MetroPOMDP env ready for SB3: the native vector env in ``SAME_STEP`` mode,
+    wrapped in :class:`GymnasiumVecEnv` and (``monitor=True``) ``VecMonitor``."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    import metro_pomdp  # noqa: F401  (registers the ids)
+
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                        autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+    env = GymnasiumVecEnv(venv)
+    return VecMonitor(env) if monitor else env

@@ -1,0 +1,86 @@
+"""Plot train and test reward curves of RecurrentA2C runs (the paper's figure 5) to a PNG, with
+the random-policy floor and the graph-knowing shortest-path policy as horizontal lines.
+
+Example::
+
+    python scripts/plot_training.py runs/fwm32-s0 runs/lstm512-s0 --out docs/figure5.png
+
+Reads ``RUN_DIR/progress.csv`` (written by ``scripts/train_agent.py``). The two reference lines
+are measured here, not copied: ``--baseline-episodes`` episodes per graph on the test graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from metro_pomdp.baselines import evaluate_policy_returns  # noqa: E402
+
+
+def read_eval_curve(run_dir: str, x_key: str = "eval/updates") -> dict[str, list[float]]:
+    """``{"x": [...], "train": [...], "test": [...]}`` from the rows of ``progress.csv`` that
+    hold an evaluation."""
+    path = os.path.join(run_dir, "progress.csv")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir}: no progress.csv (not a train_agent.py run folder?)")
+    curve: dict[str, list[float]] = {"x": [], "train": [], "test": []}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if not row.get("eval/test_reward"):
+                continue
+            curve["x"].append(float(row[x_key]))
+            curve["train"].append(float(row["eval/train_reward"]))
+            curve["test"].append(float(row["eval/test_reward"]))
+    if not curve["x"]:
+        raise ValueError(f"{path}: no evaluation rows (eval/test_reward is empty everywhere)")
+    return curve
+
+
+def main(argv=None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("runs", nargs="+", help="run folders of scripts/train_agent.py")
+    p.add_argument("--labels", nargs="*", default=None, help="legend names (default: folder names)")
+    p.add_argument("--out", default="figure5.png", help="PNG to write")
+    p.add_argument("--x", choices=["updates", "timesteps"], default="updates", help="x axis")
+    p.add_argument("--baseline-episodes", type=int, default=2,
+                   help="episodes per test graph for the random and shortest-path lines (0: none)")
+    args = p.parse_args(argv)
+    labels = args.labels or [os.path.basename(os.path.normpath(r)) for r in args.runs]
+    if len(labels) != len(args.runs):
+        p.error(f"--labels: {len(labels)} names for {len(args.runs)} runs")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, label) in enumerate(zip(args.runs, labels)):
+        curve = read_eval_curve(run, f"eval/{args.x}")
+        for ax, split in zip(axes, ("train", "test")):
+            ax.plot(curve["x"], curve[split], color=colors[i % len(colors)], label=label)
+    if args.baseline_episodes > 0:
+        for policy, style in (("random", ":"), ("shortest_path", "--")):
+            mean = evaluate_policy_returns(policy, "test", episodes=args.baseline_episodes).mean()
+            for ax in axes:
+                ax.axhline(mean, color="gray", linestyle=style,
+                           label=f"{policy.replace('_', '-')} ({mean:.0f})")
+    for ax, split in zip(axes, ("train", "test")):
+        ax.set_title(f"{split} graphs (600)")
+        ax.set_xlabel("updates (600 episodes each)" if args.x == "updates" else "env steps")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean reward per 30-step episode")
+    axes[1].legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""RecurrentA2C, the recurrent policies and the VecEnv adapter."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+from agents.a2c import PAPER_PRESET, RecurrentA2C
+from agents.policies import RecurrentActorCriticPolicy
+from agents.vec_env import GymnasiumVecEnv, make_metro_vec_env
+from metro_pomdp import MetroPOMDPVectorEnv
+
+CORES = [("fwm", {"hidden_size": 8, "d_fwm": 4}), ("lstm", {"hidden_size": 8})]
+
+
+class CueRecallVectorEnv(VectorEnv):
+    """A tiny deterministic memory task, batched. Step 0 shows a cue (one of two); the next
+    ``length - 2`` observations are blank; the last asks (query bit) for the cue: action ==
+    cue earns 1. A memoryless policy earns 0.5 on average at best."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 32, length: int = 4):
+        self.num_envs, self.length = num_envs, length
+        self.single_observation_space = gym.spaces.Box(0, 1, (3,), np.float32)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
+                                                              num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.render_mode = None
+        self._rng = np.random.default_rng(0)
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros((self.num_envs, 3), np.float32)
+        first = self.t == 0
+        obs[first, self.cue[first]] = 1.0
+        obs[self.t == self.length - 1, 2] = 1.0
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.t = np.zeros(self.num_envs, np.int64)
+        self.cue = self._rng.integers(2, size=self.num_envs)
+        return self._obs(), {}
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        last = self.t == self.length - 1
+        reward = np.where(last & (actions == self.cue), 1.0, 0.0)
+        self.t += 1
+        terminated = last
+        info = {}
+        if terminated.any():
+            info = {"final_obs": self._obs(), "_final_obs": terminated.copy()}
+            self.t[terminated] = 0
+            self.cue[terminated] = self._rng.integers(2, size=int(terminated.sum()))
+        return self._obs(), reward, terminated, np.zeros(self.num_envs, bool), info
+
+
+class ChainEnv(gym.Env):
+    """Reward 1 per step, ``length`` steps, then terminated (or truncated)."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, length: int = 3, truncate: bool = False):
+        self.length, self.truncate = length, truncate
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        end = self.t >= self.length
+        obs = np.array([self.t / self.length, 1.0], np.float32)
+        return obs, 1.0, end and not self.truncate, end and self.truncate, {}
+
+
+def constant_value(model: RecurrentA2C, value: float) -> None:
+    with torch.no_grad():
+        model.policy.value_net.weight.zero_()
+        model.policy.value_net.bias.fill_(value)
+
+
+# ---------------------------------------------------------------- returns and advantages
+@pytest.mark.parametrize("gae_lambda", [1.0, 0.8])
+def test_returns_and_advantages_match_hand_computation(gae_lambda):
+    """SB3's test_gae pattern: constant value c, reward 1 per step, episodes of 3 steps inside a
+    rollout of 5 (an episode start mid-rollout), bootstrap from the value after the rollout."""
+    gamma, c, n_steps = 0.9, 2.0, 5
+    model = RecurrentA2C("RecurrentActorCriticPolicy", DummyVecEnv([lambda: ChainEnv(3)]),
+                         n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, seed=0,
+                         policy_kwargs={"core": "lstm", "hidden_size": 4}, device="cpu")
+    constant_value(model, c)
+    model.learn(n_steps)
+    buf = model.rollout_buffer
+    # steps 0,1,2 = episode 1 (ends at 2), steps 3,4 = episode 2, cut by the rollout
+    rewards = np.ones(n_steps)
+    values = np.full(n_steps, c)
+    next_nonterminal = np.array([1, 1, 0, 1, 1.0])
+    next_values = np.array([c, c, c, c, c])
+    adv = np.zeros(n_steps)
+    last = 0.0
+    for t in reversed(range(n_steps)):
+        delta = rewards[t] + gamma * next_values[t] * next_nonterminal[t] - values[t]
+        last = delta + gamma * gae_lambda * next_nonterminal[t] * last
+        adv[t] = last
+    np.testing.assert_allclose(buf.episode_starts[:, 0], [1, 0, 0, 1, 0])
+    np.testing.assert_allclose(buf.values[:, 0], values, rtol=1e-6)
+    np.testing.assert_allclose(buf.advantages[:, 0], adv, rtol=1e-5)
+    np.testing.assert_allclose(buf.returns[:, 0], adv + values, rtol=1e-5)
+    if gae_lambda == 1.0:  # discounted return to the episode end, or bootstrapped at the cut
+        expected = [1 + gamma + gamma**2, 1 + gamma, 1, 1 + gamma + gamma**2 * c, 1 + gamma * c]
+        np.testing.assert_allclose(buf.returns[:, 0], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_truncation_bootstraps_from_terminal_observation(bootstrap):
+    """At a time-limit truncation SB3's convention adds gamma * V(terminal obs) to the reward;
+    ``bootstrap_truncated=False`` (the paper) treats it as the end."""
+    gamma, c = 0.5, 3.0
+    model = RecurrentA2C("RecurrentActorCriticPolicy",
+                         DummyVecEnv([lambda: ChainEnv(2, truncate=True)]), n_steps=2,
+                         gamma=gamma, bootstrap_truncated=bootstrap, seed=0,
+                         policy_kwargs={"core": "fwm", "hidden_size": 4, "d_fwm": 2},
+                         device="cpu")
+    constant_value(model, c)
+    model.learn(2)
+    returns = model.rollout_buffer.returns[:, 0]
+    last = 1 + (gamma * c if bootstrap else 0.0)
+    np.testing.assert_allclose(returns, [1 + gamma * last, last], rtol=1e-5)
+
+
+# ------------------------------------------------------------------ gradients and state
+@pytest.mark.parametrize("core,kwargs", CORES)
+def test_gradient_reaches_rollout_start_and_is_cut_at_episode_start(core, kwargs):
+    space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    policy = RecurrentActorCriticPolicy(space, gym.spaces.Discrete(2), lambda _: 1e-3,
+                                        core=core, **kwargs).double()
+    steps, batch = 5, 2
+    obs = torch.randn(steps, batch, 3, dtype=torch.float64)
+    actions = torch.randint(2, (steps, batch))
+    starts = torch.zeros(steps, batch, dtype=torch.bool)
+    starts[2, 1] = True  # env 1: a new episode at step 2
+    state = tuple((torch.randn_like(s) * 0.1).requires_grad_() for s in
+                  policy.initial_state(batch))
+    values, log_prob, _ = policy.evaluate_actions(obs, actions, state, starts)
+    for t in range(steps):
+        for env in range(batch):
+            grads = torch.autograd.grad(values[t, env] + log_prob[t, env], state,
+                                        retain_graph=True, allow_unused=True)
+            reach = sum(float(g[env].abs().sum()) for g in grads if g is not None)
+            if env == 1 and t >= 2:
+                assert reach == 0.0, f"gradient crossed the episode start (t={t})"
+            else:
+                assert reach > 0.0, f"no gradient to the rollout's initial state (t={t}, {env})"
+            other = sum(float(g[1 - env].abs().sum()) for g in grads if g is not None)
+            assert other == 0.0, "envs must not share state"
+
+
+@pytest.mark.parametrize("core,kwargs", CORES)
+@pytest.mark.parametrize("n_steps", [7, 30])
+def test_training_pass_recomputes_the_rollout(core, kwargs, n_steps):
+    """The whole-rollout pass of train() from the remembered start state reproduces the values
+    and log-probabilities computed step by step while acting, also for rollouts that cut
+    episodes (n_steps=7: states carried across rollouts, episode starts mid-rollout)."""
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=16)
+    model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=n_steps, seed=1,
+                         policy_kwargs={"core": core, **kwargs}, device="cpu")
+    model.learn(4 * n_steps * 16)  # 4 rollouts and updates (n_steps=7: the next one spans t=30)
+    buf = model.rollout_buffer
+    # one more rollout with the current parameters, continuing the carried state
+    model.collect_rollouts(model.env, _NullCallback(model), buf, n_steps)
+    if n_steps == 7:
+        assert any(float(s.abs().sum()) > 0 for s in model._rollout_state)
+        assert buf.episode_starts[1:].any()
+    with torch.no_grad():
+        values, log_prob, _ = model.policy.evaluate_actions(
+            torch.as_tensor(buf.observations), torch.as_tensor(buf.actions).squeeze(-1).long(),
+            model._rollout_state, torch.as_tensor(buf.episode_starts).bool())
+    np.testing.assert_allclose(values.numpy(), buf.values, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(log_prob.numpy(), buf.log_probs, rtol=1e-4, atol=1e-5)
+
+
+class _NullCallback:
+    """The callback interface collect_rollouts needs, doing nothing."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_rollout_start(self):
+        pass
+
+    def on_rollout_end(self):
+        pass
+
+    def update_locals(self, _):
+        pass
+
+    def on_step(self):
+        return True
+
+
+# --------------------------------------------------------------------- SB3 interfaces
+def test_adapter_contract_and_vec_monitor():
+    venv = MetroPOMDPVectorEnv(num_envs=5, graph_set="sample", autoreset_mode="SameStep")
+    env = VecMonitor(GymnasiumVecEnv(venv))
+    env.seed(3)
+    obs = env.reset()
+    assert obs.shape == (5, 17)
+    total = np.zeros(5)
+    for t in range(30):
+        obs, rewards, dones, infos = env.step(np.random.default_rng(t).integers(3, size=5))
+        total += rewards
+    assert dones.all()
+    for i, info in enumerate(infos):
+        assert info["TimeLimit.truncated"] is True
+        assert info["terminal_observation"].shape == (17,)
+        assert info["terminal_observation"][16] == pytest.approx(total[i] / 300)  # reward sum
+        assert info["episode"]["l"] == 30
+        assert info["episode"]["r"] == pytest.approx(total[i], abs=1e-4)
+    assert (obs[:, 15] == 0).all()  # the returned obs starts the next episode (t = 0)
+
+
+def test_adapter_rejects_next_step_autoreset():
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        GymnasiumVecEnv(MetroPOMDPVectorEnv(num_envs=2))
+    with pytest.raises(TypeError, match="VectorEnv"):
+        GymnasiumVecEnv(gym.make("MetroPOMDP-v0"))
+
+
+@pytest.mark.parametrize("core,kwargs", CORES)
+def test_stock_evaluate_policy_runs(core, kwargs):
+    env = make_metro_vec_env("MetroPOMDP-Test-v0", num_envs=8)
+    model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=30, seed=0,
+                         policy_kwargs={"core": core, **kwargs}, device="cpu")
+    rewards, lengths = evaluate_policy(model, env, n_eval_episodes=16, return_episode_rewards=True)
+    assert len(rewards) == 16 and set(lengths) == {30}
+    assert 0 <= np.mean(rewards) < 200
+
+
+@pytest.mark.parametrize("core,kwargs", CORES)
+def test_save_load_identical_actions(tmp_path, core, kwargs):
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=8)
+    model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=10, seed=0,
+                         policy_kwargs={"core": core, **kwargs}, device="cpu")
+    model.learn(160)
+    model.save_atomic(tmp_path / "m")
+    loaded = RecurrentA2C.load(tmp_path / "m.zip", env=env, device="cpu")
+    obs = env.reset()
+    state_a = state_b = None
+    starts = np.ones(8, bool)
+    for _ in range(12):
+        act_a, state_a = model.predict(obs, state_a, starts, deterministic=True)
+        act_b, state_b = loaded.predict(obs, state_b, starts, deterministic=True)
+        np.testing.assert_array_equal(act_a, act_b)
+        for a, b in zip(state_a, state_b):
+            np.testing.assert_array_equal(a, b)
+        obs, _, starts, _ = env.step(act_a)
+    for p, q in zip(model.policy.optimizer.state_dict()["state"].values(),
+                    loaded.policy.optimizer.state_dict()["state"].values()):
+        torch.testing.assert_close(p["exp_avg"], q["exp_avg"], rtol=0, atol=0)
+
+
+def test_load_rejects_other_algorithms(tmp_path):
+    from stable_baselines3 import PPO
+
+    PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16).save(tmp_path / "ppo")
+    with pytest.raises(ValueError, match="not a RecurrentA2C checkpoint"):
+        RecurrentA2C.load(tmp_path / "ppo.zip")
+
+
+def test_bad_input_is_named():
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=2)
+    with pytest.raises(ValueError, match="policy must be one of"):
+        RecurrentA2C("MlpPolicy", env)
+    with pytest.raises(TypeError, match="RecurrentActorCriticPolicy"):
+        RecurrentA2C(torch.nn.Module, env)
+    with pytest.raises(ValueError, match="n_steps"):
+        RecurrentA2C("FWMPolicy", env, n_steps=0)
+    with pytest.raises(ValueError, match="core must be"):
+        RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs={"core": "gru"})
+    with pytest.raises(ValueError, match="observation_space"):
+        RecurrentActorCriticPolicy(gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
+                                   gym.spaces.Discrete(2), lambda _: 1e-3)
+
+
+def test_nan_loss_stops_without_touching_the_parameters():
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=4)
+    model = RecurrentA2C("FWMPolicy", env, n_steps=5, seed=0, device="cpu")
+    model.learn(20)
+    with torch.no_grad():
+        model.policy.value_net.bias.fill_(float("nan"))
+    model.collect_rollouts(model.env, _NullCallback(model), model.rollout_buffer, 5)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        model.train()
+    for p, q in zip(before, model.policy.parameters()):
+        torch.testing.assert_close(p, q, equal_nan=True, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------- learning
+@pytest.mark.parametrize("core,kwargs", CORES)
+def test_learns_a_memory_task_a_memoryless_policy_cannot(core, kwargs):
+    """The cue must be carried over 3 steps: memoryless policies earn at most 0.5; a broken
+    recurrence (state not carried, or reset every step) stays there."""
+    torch.manual_seed(0)
+    env = CueRecallVectorEnv(num_envs=64, length=4)
+    model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=4, gamma=1.0,
+                         learning_rate=1e-2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=1.0,
+                         seed=0, policy_kwargs={"core": core, **kwargs}, device="cpu")
+    model.learn(64 * 4 * 150)
+    eval_env = VecMonitor(GymnasiumVecEnv(CueRecallVectorEnv(num_envs=64, length=4)))
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=256, deterministic=True)
+    assert mean > 0.9, f"{core}: mean reward {mean:.2f} (a memoryless policy gets <= 0.5)"
+
+
+def test_paper_preset_values():
+    assert PAPER_PRESET["n_steps"] == 30 and PAPER_PRESET["gamma"] == 0.9
+    assert PAPER_PRESET["vf_coef"] == 0.1 and PAPER_PRESET["ent_coef"] == 0.03
+    model = RecurrentA2C("FWMPolicy", make_metro_vec_env("MetroPOMDP-v0", num_envs=2),
+                         **PAPER_PRESET)
+    opt = model.policy.optimizer
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["eps"] == 1e-4
+    cfg = model.policy.core.config
+    assert (cfg.hidden_size, cfg.d_fwm, cfg.beta_bias, cfg.update_scale) == (32, 16, 1.0, 1 / 16)
