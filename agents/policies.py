@@ -17,6 +17,7 @@ state), so ``stable_baselines3.common.evaluation.evaluate_policy`` works unchang
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,7 +29,7 @@ from stable_baselines3.common.distributions import (
     make_proba_distribution,
 )
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
@@ -113,6 +114,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
                  lr_schedule: Schedule, core: str = "fwm", hidden_size: int = 32,
                  d_fwm: int = 16, core_kwargs: dict[str, Any] | None = None,
+                 net_arch: list[int] | dict[str, list[int]] | None = None,
+                 activation_fn: type[nn.Module] = nn.Tanh, ortho_init: bool = True,
                  log_std_init: float = 0.0, normalize_images: bool = True,
                  optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
                  optimizer_kwargs: dict[str, Any] | None = None, use_sde: bool = False):
@@ -133,19 +136,27 @@ class RecurrentActorCriticPolicy(BasePolicy):
         self.core_name, self.hidden_size, self.d_fwm = core, hidden_size, d_fwm
         self.core_kwargs = dict(core_kwargs or {})
         self.log_std_init = log_std_init
+        self.net_arch, self.activation_fn, self.ortho_init = net_arch, activation_fn, ortho_init
         self.features_extractor = self.make_features_extractor()
         self.core = make_core(core, self.features_extractor.features_dim, hidden_size, d_fwm,
                               **self.core_kwargs)
         probe = self.core.initial_state(1)
         self._state_cls, self._state_len = type(probe), len(probe)
+        # SB3's actor and critic MLPs on the core's output (net_arch=[] or None: linear heads)
+        self.mlp_extractor = MlpExtractor(self.core.output_size, net_arch or [], activation_fn,
+                                          device="cpu")
         self.action_dist = make_proba_distribution(action_space)
-        latent = self.core.output_size
+        latent_pi, latent_vf = self.mlp_extractor.latent_dim_pi, self.mlp_extractor.latent_dim_vf
         if isinstance(self.action_dist, DiagGaussianDistribution):
             self.action_net, self.log_std = self.action_dist.proba_distribution_net(
-                latent_dim=latent, log_std_init=log_std_init)
+                latent_dim=latent_pi, log_std_init=log_std_init)
         else:
-            self.action_net = self.action_dist.proba_distribution_net(latent_dim=latent)
-        self.value_net = nn.Linear(latent, 1)
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim=latent_pi)
+        self.value_net = nn.Linear(latent_vf, 1)
+        if ortho_init:  # SB3's ActorCriticPolicy initialisation of the MLPs and heads
+            for module, gain in ((self.mlp_extractor, np.sqrt(2)), (self.action_net, 0.01),
+                                 (self.value_net, 1.0)):
+                module.apply(partial(self.init_weights, gain=gain))
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),
                                               **self.optimizer_kwargs)
 
@@ -169,8 +180,12 @@ class RecurrentActorCriticPolicy(BasePolicy):
                                      self.features_extractor)
         return flat.reshape(steps, batch, -1).to(self.value_net.weight.dtype)
 
+    def _value(self, latent: torch.Tensor) -> torch.Tensor:
+        """Core output ``[..., H]`` -> values ``[...]``."""
+        return self.value_net(self.mlp_extractor.forward_critic(latent)).squeeze(-1)
+
     def _distribution(self, latent: torch.Tensor) -> Distribution:
-        mean_actions = self.action_net(latent)
+        mean_actions = self.action_net(self.mlp_extractor.forward_actor(latent))
         if isinstance(self.action_dist, DiagGaussianDistribution):
             return self.action_dist.proba_distribution(mean_actions, self.log_std)
         return self.action_dist.proba_distribution(action_logits=mean_actions)
@@ -194,7 +209,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         latent = latent[0]
         dist = self._distribution(latent)
         actions = dist.get_actions(deterministic=deterministic)
-        return actions, self.value_net(latent).squeeze(-1), dist.log_prob(actions), state
+        return actions, self._value(latent), dist.log_prob(actions), state
 
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor,
                          state: RecurrentState | None, episode_starts: torch.Tensor | None
@@ -209,14 +224,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
         log_prob = dist.log_prob(flat_actions).reshape(steps, batch)
         entropy = dist.entropy()
         entropy = None if entropy is None else entropy.reshape(steps, batch)
-        return self.value_net(latent).squeeze(-1), log_prob, entropy
+        return self._value(latent), log_prob, entropy
 
     def predict_values(self, obs: torch.Tensor, state: RecurrentState | None = None,
                        episode_starts: torch.Tensor | None = None) -> torch.Tensor:
         """Values ``[B]`` of one step of observations ``[B, ...]`` from ``state``."""
         latent, _ = self._run_core(obs.unsqueeze(0), state,
                                    None if episode_starts is None else episode_starts[None])
-        return self.value_net(latent[0]).squeeze(-1)
+        return self._value(latent[0])
 
     def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Actions from the zero state (SB3's stateless hook; use :meth:`predict` with a

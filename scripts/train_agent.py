@@ -50,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=32, help="LSTM width (paper: FWM 32; LSTM "
                    "baselines 512 ... 4096)")
     p.add_argument("--d-fwm", type=int, default=16, help="FWM size d_FWM")
+    p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
+                   help="actor and critic MLP widths on the core's output (SB3's net_arch; none "
+                        "given: linear heads, which learn much more slowly, see docs/results.md)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
                    help="parallel envs, env i on graph i (paper: 600)")
     p.add_argument("--env-id", default="MetroPOMDP-v0", help="training env id")
@@ -58,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timesteps", type=int, default=None,
                    help="env-step budget (default: unlimited when --minutes is given)")
     p.add_argument("--eval-every", type=int, default=50, help="updates between evaluations")
+    p.add_argument("--eval-envs", type=int, default=600,
+                   help="graphs per evaluation set (600: all of them, one episode each)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="updates between checkpoints")
     p.add_argument("--log-every", type=int, default=10, help="updates between log rows")
     p.add_argument("--seed", type=int, default=0)
@@ -98,19 +103,20 @@ def main(argv=None) -> dict:
         if os.path.exists(ckpt):
             raise FileExistsError(f"{ckpt} exists; use --resume {run_dir} or another --run-dir")
         config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
-                  "n_envs": args.n_envs, "env_id": args.env_id, "test_env_id": args.test_env_id,
+                  "net_arch": args.net_arch, "n_envs": args.n_envs, "env_id": args.env_id, "test_env_id": args.test_env_id,
                   "seed": args.seed, "preset": {k: v for k, v in PAPER_PRESET.items()}}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
     env = make_metro_vec_env(config["env_id"], num_envs=config["n_envs"])
-    eval_envs = {"train": make_metro_vec_env(config["env_id"], num_envs=600),
-                 "test": make_metro_vec_env(config["test_env_id"], num_envs=600)}
+    eval_envs = {"train": make_metro_vec_env(config["env_id"], num_envs=args.eval_envs),
+                 "test": make_metro_vec_env(config["test_env_id"], num_envs=args.eval_envs)}
     if args.resume:
         model = RecurrentA2C.load(ckpt, env=env, device=args.device)
         print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
     else:
-        policy_kwargs = {"core": config["core"], "hidden_size": config["hidden"]}
+        policy_kwargs = {"core": config["core"], "hidden_size": config["hidden"],
+                         "net_arch": config["net_arch"]}
         if config["core"] == "fwm":
             policy_kwargs["d_fwm"] = config["d_fwm"]
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,

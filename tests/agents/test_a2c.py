@@ -316,7 +316,8 @@ def test_learns_a_memory_task_a_memoryless_policy_cannot(core, kwargs):
     env = CueRecallVectorEnv(num_envs=64, length=4)
     model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=4, gamma=1.0,
                          learning_rate=1e-2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=1.0,
-                         seed=0, policy_kwargs={"core": core, **kwargs}, device="cpu")
+                         seed=0, policy_kwargs={"core": core, "net_arch": [16], **kwargs},
+                         device="cpu")
     model.learn(64 * 4 * 150)
     eval_env = VecMonitor(GymnasiumVecEnv(CueRecallVectorEnv(num_envs=64, length=4)))
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=256, deterministic=True)
