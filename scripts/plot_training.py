@@ -42,6 +42,37 @@ def read_eval_curve(run_dir: str, x_key: str = "eval/updates") -> dict[str, list
     return curve
 
 
+def plot_runs(runs: list[str], out: str, labels: list[str] | None = None, x: str = "updates",
+              baseline_episodes: int = 2) -> str:
+    """Draw the train and test curves of ``runs`` side by side into the PNG ``out``."""
+    labels = labels or [os.path.basename(os.path.normpath(r)) for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f"labels: {len(labels)} names for {len(runs)} runs")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        curve = read_eval_curve(run, f"eval/{x}")
+        for ax, split in zip(axes, ("train", "test")):
+            ax.plot(curve["x"], curve[split], color=colors[i % len(colors)], label=label)
+    if baseline_episodes > 0:
+        for policy, style in (("random", ":"), ("shortest_path", "--")):
+            mean = evaluate_policy_returns(policy, "test", episodes=baseline_episodes).mean()
+            for ax in axes:
+                ax.axhline(mean, color="gray", linestyle=style,
+                           label=f"{policy.replace('_', '-')} ({mean:.0f})")
+    for ax, split in zip(axes, ("train", "test")):
+        ax.set_title(f"{split} graphs")
+        ax.set_xlabel("updates" if x == "updates" else "env steps")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean reward per 30-step episode")
+    axes[1].legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -52,32 +83,10 @@ def main(argv=None) -> str:
     p.add_argument("--baseline-episodes", type=int, default=2,
                    help="episodes per test graph for the random and shortest-path lines (0: none)")
     args = p.parse_args(argv)
-    labels = args.labels or [os.path.basename(os.path.normpath(r)) for r in args.runs]
-    if len(labels) != len(args.runs):
-        p.error(f"--labels: {len(labels)} names for {len(args.runs)} runs")
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (run, label) in enumerate(zip(args.runs, labels)):
-        curve = read_eval_curve(run, f"eval/{args.x}")
-        for ax, split in zip(axes, ("train", "test")):
-            ax.plot(curve["x"], curve[split], color=colors[i % len(colors)], label=label)
-    if args.baseline_episodes > 0:
-        for policy, style in (("random", ":"), ("shortest_path", "--")):
-            mean = evaluate_policy_returns(policy, "test", episodes=args.baseline_episodes).mean()
-            for ax in axes:
-                ax.axhline(mean, color="gray", linestyle=style,
-                           label=f"{policy.replace('_', '-')} ({mean:.0f})")
-    for ax, split in zip(axes, ("train", "test")):
-        ax.set_title(f"{split} graphs (600)")
-        ax.set_xlabel("updates (600 episodes each)" if args.x == "updates" else "env steps")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mean reward per 30-step episode")
-    axes[1].legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    fig.savefig(args.out, dpi=120)
-    plt.close(fig)
+    try:
+        plot_runs(args.runs, args.out, args.labels, args.x, args.baseline_episodes)
+    except ValueError as err:
+        p.error(str(err))
     print(f"wrote {args.out}")
     return args.out
 

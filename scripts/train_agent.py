@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import sys
 import time
 
@@ -69,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true",
+                   help="skip RUN_DIR/curve.png and RUN_DIR/graphs.png at the end")
     args = p.parse_args(argv)
     if args.minutes is None and args.timesteps is None:
         p.error("give a budget: --minutes and/or --timesteps")
@@ -159,6 +162,14 @@ def main(argv=None) -> dict:
     with open(os.path.join(run_dir, "final.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))
+    if not args.no_plots:
+        from plot_graphs import save_graph_grid
+        from plot_training import plot_runs
+
+        curve = plot_runs([run_dir], os.path.join(run_dir, "curve.png"), baseline_episodes=1)
+        graphs = save_graph_grid("train", 8, pathlib.Path(run_dir) / "graphs.png",
+                                 seed=config["seed"])
+        print(f"wrote {curve} and {graphs}")
     return result
 
 

@@ -34,9 +34,11 @@ def test_train_resume_and_plot(tmp_path):
     final = json.loads((run_dir / "final.json").read_text())
     assert final["timesteps"] == 360 and final["updates"] == 3
     assert 0 < final["test_reward"] < 200 and (run_dir / "model.zip").exists()
+    for png in ("curve.png", "graphs.png"):
+        assert (run_dir / png).read_bytes()[:4] == b"\x89PNG"
     first = rows(run_dir)
     # resume: the curve continues (more rows, timesteps keep growing from where they were)
-    run("train_agent.py", "--resume", run_dir, "--timesteps", 240, *TINY[2:])
+    run("train_agent.py", "--resume", run_dir, "--timesteps", 240, "--no-plots", *TINY[2:])
     after = rows(run_dir)
     steps = [int(r["time/total_timesteps"]) for r in after if r["time/total_timesteps"]]
     assert len(after) > len(first) and steps == sorted(steps) and max(steps) == 600
@@ -46,7 +48,7 @@ def test_train_resume_and_plot(tmp_path):
     assert "use --resume" in err.stderr
     lstm_dir = tmp_path / "lstm"
     run("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
-        lstm_dir, *TINY)
+        lstm_dir, "--no-plots", *TINY)
     png = tmp_path / "fig5.png"
     out = run("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
@@ -66,7 +68,8 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert (run_dir / "model.zip").exists()
-    result = run("train_agent.py", "--resume", run_dir, "--timesteps", 120, *TINY[2:])
+    result = run("train_agent.py", "--resume", run_dir, "--timesteps", 120, "--no-plots",
+                 *TINY[2:])
     assert "resumed" in result.stdout
 
 
