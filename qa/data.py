@@ -164,3 +164,96 @@ def format_statistics(stats: dict[str, dict[str, int]]) -> str:
                      f"{paper.get('stories', 0):>9,}{s['questions']:>11,}"
                      f"{paper.get('questions', 0):>9,}")
     return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class Batch:
+    """One truncated-BPTT segment, time-major ``[T, B]`` int64 / bool arrays.
+
+    ``inputs[t]`` is followed by ``targets[t]``. ``answer`` marks targets that are answers (where
+    accuracy and perplexity are measured, and the only loss positions in QA mode); ``valid``
+    marks non-padding targets (the loss positions in LM mode); ``task`` is the task id of each
+    target (0 for padding)."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    answer: np.ndarray
+    valid: np.ndarray
+    task: np.ndarray
+
+
+class EncodedStories:
+    """Stories as flat id arrays: ``ids``, ``answer`` and ``task`` per token, ``offsets`` of the
+    story starts (``len(stories) + 1`` entries)."""
+
+    def __init__(self, stories: list[Story], vocab: Vocabulary):
+        if not stories:
+            raise ValueError("no stories to encode")
+        self.ids = vocab.encode(w for s in stories for w in s.words)
+        self.answer = np.fromiter((a for s in stories for a in s.is_answer), dtype=bool,
+                                  count=len(self.ids))
+        lengths = np.array([len(s.words) for s in stories])
+        self.task = np.repeat(np.array([s.task for s in stories]), lengths)
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+        self.eos = vocab.stoi[EOS]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def rows(self, order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+        """Deal the stories in ``order`` to ``batch_size`` rows (each story to the row that is
+        currently shortest) and return, per row, the token indices of its stories."""
+        lengths = np.diff(self.offsets)
+        rows: list[list[np.ndarray]] = [[] for _ in range(batch_size)]
+        filled = np.zeros(batch_size, dtype=np.int64)
+        for story in order.tolist():
+            r = int(np.argmin(filled))
+            rows[r].append(np.arange(self.offsets[story], self.offsets[story + 1]))
+            filled[r] += lengths[story]
+        return [np.concatenate(r) if r else np.zeros(0, np.int64) for r in rows]
+
+
+def segments(data: EncodedStories, order: np.ndarray, batch_size: int, bptt: int):
+    """Yield :class:`Batch` es of one pass over the stories in ``order`` dealt to
+    ``batch_size`` rows. Each row starts with :data:`EOS` as input (the previous story ended),
+    so every word of every story is a target; rows are padded at the end."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(bptt, int) or bptt < 1:
+        raise ValueError(f"bptt must be a positive integer, got {bptt!r}")
+    rows = data.rows(order, batch_size)
+    length = max(len(r) for r in rows)
+    ids = np.zeros((length + 1, batch_size), np.int64)  # PAD = 0
+    answer = np.zeros((length + 1, batch_size), bool)
+    valid = np.zeros((length + 1, batch_size), bool)
+    task = np.zeros((length + 1, batch_size), np.int64)
+    ids[0] = data.eos
+    for b, r in enumerate(rows):
+        ids[1:len(r) + 1, b] = data.ids[r]
+        answer[1:len(r) + 1, b] = data.answer[r]
+        valid[1:len(r) + 1, b] = True
+        task[1:len(r) + 1, b] = data.task[r]
+    for t0 in range(0, length, bptt):
+        t1 = min(t0 + bptt, length)
+        yield Batch(ids[t0:t1], ids[t0 + 1:t1 + 1], answer[t0 + 1:t1 + 1],
+                    valid[t0 + 1:t1 + 1], task[t0 + 1:t1 + 1])
+
+
+def train_stream(data: EncodedStories, batch_size: int, bptt: int = 200, seed: int = 0):
+    """Endless training stream: every epoch the stories are drawn uniformly without
+    replacement (a fresh permutation from ``seed``) into ``batch_size`` rows; yields
+    ``(epoch, Batch)``. The model's state is meant to be carried across all batches and
+    epochs."""
+    rng = np.random.default_rng(seed)
+    epoch = 0
+    while True:
+        for batch in segments(data, rng.permutation(len(data)), batch_size, bptt):
+            yield epoch, batch
+        epoch += 1
+
+
+def eval_segments(data: EncodedStories, batch_size: int = 1, bptt: int = 200, seed: int = 1234):
+    """The validation / test stream: ONE fixed shuffled story order (from ``seed``, the same for
+    every model), dealt to ``batch_size`` rows (the paper tests at batch size 1)."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    return segments(data, order, batch_size, bptt)

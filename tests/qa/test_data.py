@@ -2,17 +2,22 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from qa.data import (
     EOS,
+    EncodedStories,
     PAPER_TABLE_3,
     SPLITS,
     Vocabulary,
     babi_dir,
+    eval_segments,
     load_split,
     parse_babi,
+    segments,
     statistics,
+    train_stream,
 )
 
 HAS_DATA = bool(os.environ.get("FWM_DATA_DIR")) and os.path.isdir(
@@ -87,3 +92,50 @@ def test_real_files_match_table_3_up_to_the_kept_last_stories():
     vocab = Vocabulary.from_stories(*stories.values())
     assert len(vocab) == 180
     assert all(s.words[-1] == EOS and EOS not in s.words[:-1] for s in stories["valid"])
+
+
+def _toy(tmp_path):
+    path = tmp_path / "qa1_train.txt"
+    path.write_text(SAMPLE)
+    stories = parse_babi(path, 1) * 3  # 6 stories
+    vocab = Vocabulary.from_stories(stories)
+    return stories, vocab, EncodedStories(stories, vocab)
+
+
+@pytest.mark.parametrize("batch_size,bptt", [(1, 7), (2, 5), (4, 200)])
+def test_segments_cover_every_token_once_with_shifted_targets(tmp_path, batch_size, bptt):
+    stories, vocab, data = _toy(tmp_path)
+    batches = list(segments(data, np.arange(len(data)), batch_size, bptt))
+    inputs = np.concatenate([b.inputs for b in batches])
+    targets = np.concatenate([b.targets for b in batches])
+    valid = np.concatenate([b.valid for b in batches])
+    answer = np.concatenate([b.answer for b in batches])
+    assert all(len(b.inputs) <= bptt for b in batches)
+    np.testing.assert_array_equal(inputs[1:], targets[:-1])  # targets are the next inputs
+    assert (inputs[0] == vocab.stoi[EOS]).all()
+    assert valid.sum() == sum(len(s.words) for s in stories)  # every word once as a target
+    assert answer.sum() == sum(s.n_questions for s in stories)
+    assert set(vocab.decode(targets[answer])) == {"bathroom", "n,w", "yes"}
+    assert (targets[~valid] == 0).all() and not answer[~valid].any()
+    per_row = [vocab.decode(targets[valid[:, b], b]) for b in range(batch_size)]
+    assert sum(r.count(EOS) for r in per_row) == len(stories)
+
+
+def test_train_stream_draws_a_new_permutation_each_epoch(tmp_path):
+    _, _, data = _toy(tmp_path)
+    stream = train_stream(data, batch_size=1, bptt=1000, seed=0)
+    first = [next(stream) for _ in range(3)]
+    assert [e for e, _ in first] == [0, 1, 2]
+    orders = [tuple(b.targets[b.valid].tolist()) for _, b in first]
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(orders[2])  # same stories
+    assert len(set(orders)) > 1  # in a different order
+    again = train_stream(data, batch_size=1, bptt=1000, seed=0)
+    np.testing.assert_array_equal(next(again)[1].targets, first[0][1].targets)
+
+
+def test_eval_order_is_fixed(tmp_path):
+    _, _, data = _toy(tmp_path)
+    a = [b.targets for b in eval_segments(data, 2, 5)]
+    b = [b.targets for b in eval_segments(data, 2, 5)]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
