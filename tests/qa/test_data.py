@@ -139,3 +139,15 @@ def test_eval_order_is_fixed(tmp_path):
     b = [b.targets for b in eval_segments(data, 2, 5)]
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+@needs_data
+def test_stats_script_prints_table():
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "catbabi_stats.py")],
+                         capture_output=True, text=True, timeout=120, cwd=root, check=True).stdout
+    assert "6,265" in out and "6,245" in out and "vocabulary: 180" in out
