@@ -94,7 +94,9 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
             c = coef[t]  # (B,)
             # eq. (4) via the scalar norm recurrence; max(1, ||G||) = sqrt(max(1, ||G||^2))
             g_sq = norm_sq + 2 * c * (v_old * u).sum(-1) + c.square() * key_sq[t] * u.square().sum(-1)
-            inv_m = torch.rsqrt(g_sq.clamp(min=1.0))  # (B,)
+            # a step that does not write (beta = 0: padding) leaves F exactly as it was, even
+            # when rounding puts its norm a hair above 1
+            inv_m = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
             fw = torch.baddbmm(fw, (c[:, None] * key[t]).unsqueeze(2), u.unsqueeze(1))  # eq. (3)
             fw = fw * inv_m[:, None, None]  # eq. (4)
             norm_sq = g_sq * inv_m.square()
