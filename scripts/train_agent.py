@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
 
@@ -47,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the run in RUN_DIR from RUN_DIR/model.zip (its settings are "
                         "kept; --minutes/--timesteps give the additional budget)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an existing --run-dir (its checkpoint and logs are "
+                        "deleted)")
     p.add_argument("--core", choices=["fwm", "lstm"], default="fwm", help="recurrent core")
     p.add_argument("--hidden", type=int, default=32, help="LSTM width (paper: FWM 32; LSTM "
                    "baselines 512 ... 4096)")
@@ -103,11 +107,19 @@ def main(argv=None) -> dict:
         with open(config_path) as f:
             config = json.load(f)
     else:
-        if os.path.exists(ckpt):
-            raise FileExistsError(f"{ckpt} exists; use --resume {run_dir} or another --run-dir")
+        previous = [os.path.join(run_dir, name) for name in ("model.zip", "progress.csv",
+                                                              "final.json")]
+        if any(os.path.exists(f) for f in previous[:2]) and not args.overwrite:
+            raise FileExistsError(f"{run_dir} holds a run; use --resume {run_dir}, --overwrite "
+                                  f"or another --run-dir")
+        if args.overwrite:
+            for path in previous:
+                if os.path.exists(path):
+                    os.remove(path)
+            shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
         config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
-                  "net_arch": args.net_arch, "n_envs": args.n_envs, "env_id": args.env_id, "test_env_id": args.test_env_id,
-                  "seed": args.seed, "preset": {k: v for k, v in PAPER_PRESET.items()}}
+                  "net_arch": args.net_arch, "n_envs": args.n_envs, "env_id": args.env_id,
+                  "test_env_id": args.test_env_id, "seed": args.seed, "preset": dict(PAPER_PRESET)}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
 

@@ -45,7 +45,10 @@ def test_train_resume_and_plot(tmp_path):
     assert json.loads((run_dir / "final.json").read_text())["updates"] == 5
     # a second fresh run into the same folder is refused
     err = run("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=1)
-    assert "use --resume" in err.stderr
+    assert "use --resume" in err.stderr and "--overwrite" in err.stderr
+    run("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, "--overwrite", "--no-plots",
+        *TINY)
+    assert len(rows(run_dir)) < len(after)  # a fresh log
     lstm_dir = tmp_path / "lstm"
     run("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
         lstm_dir, "--no-plots", *TINY)
