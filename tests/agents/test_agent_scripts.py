@@ -87,6 +87,11 @@ def test_compare_recurrent_ppo(tmp_path):
         assert r["timesteps"] >= 60 and 0 < r["test_reward"] < 200
 
 
+def test_heads_check_runs():
+    out = run("heads_check.py", "--updates", 1, "--n-envs", 2).stdout
+    assert "linear heads" in out and "SB3 A2C" in out
+
+
 def test_bench_a2c_prints_table():
     out = run("bench_a2c.py", "--n-envs", 4, "--updates", 1, "--warmup", 1, "--lstm-sizes", 8)
     for name in ("A2C MlpPolicy", "FWM-32-16", "LSTM-8"):
@@ -94,6 +99,6 @@ def test_bench_a2c_prints_table():
 
 
 @pytest.mark.parametrize("script", ["train_agent.py", "plot_training.py", "bench_a2c.py",
-                                    "compare_recurrent_ppo.py"])
+                                    "compare_recurrent_ppo.py", "heads_check.py"])
 def test_help(script):
     assert "usage" in run(script, "--help").stdout
