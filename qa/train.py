@@ -82,8 +82,8 @@ class MetricSums:
         if n == 0:
             raise ValueError("no answers were scored")
         loss = self.nll.sum() / n
-        per_task = {int(t): {"accuracy": self.correct[t] / self.count[t],
-                             "perplexity": math.exp(self.nll[t] / self.count[t]),
+        per_task = {int(t): {"accuracy": float(self.correct[t] / self.count[t]),
+                             "perplexity": math.exp(float(self.nll[t] / self.count[t])),
                              "answers": int(self.count[t])}
                     for t in TASKS if self.count[t] > 0}
         return Metrics(loss=float(loss), accuracy=float(self.correct.sum() / n),
@@ -119,3 +119,123 @@ def save_atomic(obj, path: str | os.PathLike) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings; the defaults are the paper's FWM run (appendix D, REFERENCE.md)."""
+
+    mode: str = "qa"
+    batch_size: int = 32
+    bptt: int = 200
+    lr: float = 1e-3
+    steps: int = 60_000
+    eval_every: int = 1_000
+    valid_batch_size: int = 64
+    grad_clip: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("batch_size", "bptt", "steps", "eval_every", "valid_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+
+
+def train(model, train_data: EncodedStories, valid_data: EncodedStories, config: TrainConfig,
+          run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
+          progress: bool = True, log=None) -> dict:
+    """Train ``model`` on the endless training stream, validating every ``config.eval_every``
+    steps; keeps ``run_dir/last.pt`` (resumable: model, optimizer, step, carried state) and
+    ``run_dir/best.pt`` (lowest validation answer loss). An existing ``last.pt`` is resumed and
+    the stream is fast-forwarded to its step, so a resumed run continues the same sequence of
+    batches. Returns the last validation metrics as a dict."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from qa.data import train_stream
+
+    run_dir = os.fspath(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step, best = 0, math.inf
+    state = model.initial_state(config.batch_size)
+    if os.path.exists(last_path):
+        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        fixed = ("mode", "batch_size", "bptt", "lr", "grad_clip", "seed")
+        changed = {k: (ckpt["config"][k], getattr(config, k)) for k in fixed
+                   if ckpt["config"][k] != getattr(config, k)}
+        if changed:
+            raise ValueError(f"{last_path}: cannot resume with different settings "
+                             f"(checkpoint, now): {changed}")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, best, state = ckpt["step"], ckpt["best"], type(state)(*ckpt["state"])
+    state = type(state)(*(s.to(device) for s in state))
+    stream = train_stream(train_data, config.batch_size, config.bptt, config.seed)
+    for _ in range(step):  # fast-forward to where the checkpoint left off
+        next(stream)
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "step": step, "best": best, "state": tuple(s.cpu() for s in state),
+                     "config": dataclasses.asdict(config)}, last_path)
+
+    start = time.monotonic()
+    metrics: dict = {}
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    sums, running = MetricSums(), []
+    model.train()
+    try:
+        while step < config.steps:
+            epoch, batch = next(stream)
+            loss, nll, correct, task, state = segment_loss(model, batch, state, config.mode,
+                                                           device)
+            state = _detach(state)
+            if loss is not None:
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at step {step}; the last good "
+                                             f"checkpoint is {last_path}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                running.append(loss.item())
+            sums.add(nll, correct, task)
+            step += 1
+            bar.update(1)
+            if step % 20 == 0 and running and sums.count.sum() > 0:
+                bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}",
+                                acc=f"{sums.correct.sum() / sums.count.sum():.3f}", epoch=epoch)
+            out_of_time = max_seconds is not None and time.monotonic() - start >= max_seconds
+            if step % config.eval_every == 0 or step == config.steps or out_of_time:
+                valid = evaluate(model, valid_data, config.valid_batch_size, config.bptt, device)
+                train_m = sums.result() if sums.count.sum() else None
+                metrics = {"step": step, "epoch": epoch,
+                           "train_loss": float(np.mean(running)) if running else float("nan"),
+                           "train_accuracy": train_m.accuracy if train_m else float("nan"),
+                           "valid_loss": valid.loss, "valid_accuracy": valid.accuracy,
+                           "valid_perplexity": valid.perplexity,
+                           "seconds": time.monotonic() - start}
+                if log is not None:
+                    log(metrics)
+                sums, running = MetricSums(), []
+                if valid.loss < best:
+                    best = valid.loss
+                    save_atomic({"model": model.state_dict(), "step": step,
+                                 "valid": valid.to_dict()}, best_path)
+                checkpoint()
+            if out_of_time:
+                break
+    except KeyboardInterrupt:
+        checkpoint()
+        bar.close()
+        raise
+    bar.close()
+    return metrics

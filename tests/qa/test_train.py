@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,3 +58,82 @@ def test_metric_sums_per_task():
     assert m.per_task[5]["perplexity"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="no answers"):
         MetricSums().result()
+
+
+def test_train_resume_continues_identically(tmp_path):
+    from qa.train import TrainConfig, train
+
+    stories, vocab, data = toy_data()
+    data = EncodedStories(stories * 10, vocab)
+
+    def run(run_dir, steps):
+        torch.manual_seed(0)
+        model = FWMModel(len(vocab), 8, 8, 4)
+        cfg = TrainConfig(batch_size=2, bptt=5, steps=steps, eval_every=3, valid_batch_size=2)
+        train(model, data, data, cfg, run_dir, progress=False)
+        return model
+
+    straight = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)
+    resumed = run(tmp_path / "b", 6)  # picks up last.pt at step 3
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert (tmp_path / "b" / "best.pt").exists()
+    with pytest.raises(ValueError, match="cannot resume with different settings"):
+        model = FWMModel(len(vocab), 8, 8, 4)
+        train(model, data, data, TrainConfig(batch_size=3, bptt=5, steps=9, eval_every=3),
+              tmp_path / "b", progress=False)
+
+
+def test_train_learns_to_answer_from_memory(tmp_path):
+    """Toy task-1 stories: two people go to two places, the question asks for one of them at
+    random: the answer needs the person-place binding that was read before (a model that
+    picks one of the story's places gets 0.5)."""
+    from qa.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    people, places = ["mary", "john", "sandra"], ["garden", "office", "kitchen"]
+    stories = []
+    for _ in range(300):
+        who = rng.permutation(people)[:2]
+        where = rng.permutation(places)[:2]
+        q = rng.integers(2)
+        words = [who[0], "went", "to", "the", where[0], ".", who[1], "went", "to", "the",
+                 where[1], ".", "where", "is", who[q], "?", where[q], "<eos>"]
+        stories.append(Story(1, tuple(words), tuple(i == 16 for i in range(18))))
+    vocab = Vocabulary.from_stories(stories)
+    data = EncodedStories(stories, vocab)
+    torch.manual_seed(0)
+    model = FWMModel(len(vocab), 32, 32, 8)
+    metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=36, steps=300,
+                                                   eval_every=300, valid_batch_size=16,
+                                                   lr=3e-3),
+                    tmp_path, progress=False)
+    assert metrics["valid_accuracy"] > 0.9, metrics
+
+
+def test_train_catbabi_script_end_to_end(tmp_path):
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    folder = tmp_path / "data" / "babi-v1.2" / "en-valid-10k"
+    folder.mkdir(parents=True)
+    text = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+            "3 Where is Mary? \tbathroom\t1\n")
+    for task in range(1, 21):
+        for split in ("train", "valid", "test"):
+            (folder / f"qa{task}_{split}.txt").write_text(text * 2)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(root / "scripts" / "train_catbabi.py"), "--data-dir",
+           str(tmp_path / "data"), "--run-dir", str(run_dir), "--steps", "4", "--eval-every",
+           "2", "--bptt", "10", "--batch-size", "2", "--no-progress", "--per-task"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((run_dir / "test.json").read_text())
+    assert result["test"]["answers"] == 20 * 2 and set(result["test"]["per_task"]) == {
+        str(t) for t in range(1, 21)}
+    assert "task 20" in out.stdout
+    assert (run_dir / "progress.csv").read_text().count("\n") == 3  # header + 2 evaluations

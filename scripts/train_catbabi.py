@@ -1,0 +1,99 @@
+"""Train a catbAbI model (the FWM of section 4.1) and evaluate it on the test stream.
+
+Example::
+
+    FWM_DATA_DIR=../shared/data python scripts/train_catbabi.py --minutes 60 --run-dir runs/qa
+
+Trains in QA mode (``--mode lm`` for LM mode) on the endless training stream (batch 32, BPTT 200,
+Adam 1e-3: the paper's run), validates every ``--eval-every`` steps on the fixed validation
+order, keeps ``RUN_DIR/last.pt`` (resumable: run the same command again) and ``RUN_DIR/best.pt``,
+logs to ``RUN_DIR/progress.csv`` and TensorBoard, and at the end evaluates the best model on the
+test stream at batch size 1 from a zero state, writing ``RUN_DIR/test.json`` (overall and
+per-task accuracy and perplexity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+
+import torch
+
+from qa.data import EncodedStories, Vocabulary, load_split
+from qa.models import FWMModel
+from qa.train import TrainConfig, evaluate, train
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
+    p.add_argument("--run-dir", default="runs/catbabi-fwm")
+    p.add_argument("--mode", choices=["qa", "lm"], default="qa")
+    p.add_argument("--steps", type=int, default=60_000)
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bptt", type=int, default=200)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--n-reads", type=int, default=3, choices=[1, 2, 3], help="N_r (appendix E)")
+    p.add_argument("--concat-keys", action="store_true", help="appendix E: keys [k1; k2]")
+    p.add_argument("--per-task", action="store_true", help="also print the per-task table")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    stories = {split: load_split(split, args.data_dir) for split in ("train", "valid", "test")}
+    vocab = Vocabulary.from_stories(*stories.values())
+    data = {split: EncodedStories(s, vocab) for split, s in stories.items()}
+    model = FWMModel(len(vocab), n_reads=args.n_reads,
+                     key_mode="concat" if args.concat_keys else "outer")
+    config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
+                         steps=args.steps, eval_every=args.eval_every, seed=args.seed)
+    os.makedirs(args.run_dir, exist_ok=True)
+    log_path = os.path.join(args.run_dir, "progress.csv")
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer_tb = SummaryWriter(os.path.join(args.run_dir, "tb"))
+
+    def log(row: dict) -> None:
+        for key, value in row.items():
+            if key not in ("step", "epoch"):
+                writer_tb.add_scalar(key, value, row["step"])
+        writer_tb.flush()
+        new = not os.path.exists(log_path)
+        with open(log_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in row.items()), flush=True)
+
+    try:
+        train(model, data["train"], data["valid"], config, args.run_dir, device=args.device,
+              max_seconds=None if args.minutes is None else args.minutes * 60,
+              progress=not args.no_progress, log=log)
+    except KeyboardInterrupt:
+        raise SystemExit(f"\ninterrupted; {args.run_dir}/last.pt is resumable") from None
+    best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=args.device)
+    model.load_state_dict(best["model"])
+    test = evaluate(model, data["test"], batch_size=1, bptt=args.bptt, device=args.device)
+    result = {"best_step": best["step"], "valid": best["valid"], "test": test.to_dict()}
+    with open(os.path.join(args.run_dir, "test.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"test accuracy {test.accuracy:.4f}  perplexity {test.perplexity:.4f}  "
+          f"({test.answers} answers, best step {best['step']})")
+    if args.per_task:
+        for task, m in sorted(test.per_task.items()):
+            print(f"task {task:>2}: accuracy {m['accuracy']:.4f}  perplexity "
+                  f"{m['perplexity']:.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
