@@ -6,8 +6,8 @@ Example::
     python scripts/compare_recurrent_ppo.py --timesteps 1800000 --out runs/ppo_vs_fwm.json
 
 Both train on the 600 training graphs (env i on graph i, 30-step episodes) and are then
-evaluated on the 600 training and the 600 held-out test graphs (one episode each, sampled
-actions). RecurrentPPO keeps sb3-contrib's defaults (LSTM 256, clip 0.2, GAE 0.95) except
+evaluated on the 600 training and the 600 held-out test graphs (one episode each, with sampled
+and with greedy actions). Ours uses the configuration of ``train_agent.py`` (64-64 MLP heads). RecurrentPPO keeps sb3-contrib's defaults (LSTM 256, clip 0.2, GAE 0.95) except
 rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient 0.03,
 minibatches of 100 episodes and 4 epochs (its default 10 epochs of 128-step minibatches would
 take hours on 600 envs). Needs ``sb3-contrib`` (``pip install -e '.[dev]'``).
@@ -29,14 +29,17 @@ from agents.vec_env import make_metro_vec_env
 
 
 def evaluate(model, n_envs: int = 600, seed: int = 12345) -> dict[str, float]:
-    """Mean reward of one episode on each of the first ``n_envs`` train and test graphs."""
+    """Mean reward of one episode on each of the first ``n_envs`` train and test graphs, with
+    sampled actions (as in training and in ``train_agent.py``'s curves) and greedy ones."""
     out = {}
     for split, env_id in (("train", "MetroPOMDP-v0"), ("test", "MetroPOMDP-Test-v0")):
         env = make_metro_vec_env(env_id, num_envs=n_envs)
-        env.seed(seed)
-        rewards, _ = evaluate_policy(model, env, n_eval_episodes=n_envs,
-                                     return_episode_rewards=True, warn=False)
-        out[f"{split}_reward"] = float(np.mean(rewards))
+        for kind, deterministic in (("sampled", False), ("greedy", True)):
+            env.seed(seed)
+            rewards, _ = evaluate_policy(model, env, n_eval_episodes=n_envs,
+                                         deterministic=deterministic,
+                                         return_episode_rewards=True, warn=False)
+            out[f"{split}_reward_{kind}"] = float(np.mean(rewards))
     return out
 
 
@@ -60,8 +63,9 @@ def main(argv=None) -> dict:
         "RecurrentPPO MlpLstmPolicy (sb3-contrib)": lambda: RecurrentPPO(
             "MlpLstmPolicy", env, n_steps=30, batch_size=3000, n_epochs=4, gamma=0.9,
             ent_coef=0.03, seed=args.seed, device=args.device),
-        "RecurrentA2C FWM-32-16 (ours)": lambda: RecurrentA2C(
-            "FWMPolicy", env, seed=args.seed, device=args.device, **PAPER_PRESET),
+        "RecurrentA2C FWM-32-16, 64-64 heads (ours)": lambda: RecurrentA2C(
+            "FWMPolicy", env, seed=args.seed, device=args.device,
+            policy_kwargs={"net_arch": [64, 64]}, **PAPER_PRESET),
     }
     for name, make in agents.items():
         model = make()
