@@ -86,9 +86,9 @@ def test_train_resume_continues_identically(tmp_path):
 
 
 def test_train_learns_to_answer_from_the_story(tmp_path):
-    """Toy stories 'X went to the Y . where is X ? Y': the answer is the place read a few
-    tokens before, so a trainer whose targets, answer mask or state handling were off would
-    stay near chance (1/3 among the places)."""
+    """Toy stories 'X went to the Y . where is X ? Y': the answer is the place read six tokens
+    before, further back than the BPTT length of 4, so a trainer whose targets, answer mask or
+    carried state were off stays near chance (1/3 among the places)."""
     from qa.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -101,9 +101,9 @@ def test_train_learns_to_answer_from_the_story(tmp_path):
     vocab = Vocabulary.from_stories(stories)
     data = EncodedStories(stories, vocab)
     torch.manual_seed(0)
-    model = FWMModel(len(vocab), 16, 16, 4)
-    metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=24, steps=150,
-                                                   eval_every=150, valid_batch_size=16,
+    model = FWMModel(len(vocab), 32, 32, 4)
+    metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=4, steps=1000,
+                                                   eval_every=1000, valid_batch_size=16,
                                                    lr=1e-2),
                     tmp_path, progress=False)
     assert metrics["valid_accuracy"] > 0.9, metrics
