@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
                    help="actor and critic MLP widths on the core's output (SB3's net_arch; none "
                         "given: linear heads, which learn much more slowly, see docs/results.md)")
+    p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
+    p.add_argument("--normalize-advantage", action="store_true",
+                   help="standardise advantages per update (not in the paper)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
                    help="parallel envs, env i on graph i (paper: 600)")
     p.add_argument("--env-id", default="MetroPOMDP-v0", help="training env id")
@@ -119,7 +122,9 @@ def main(argv=None) -> dict:
             shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
         config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
                   "net_arch": args.net_arch, "n_envs": args.n_envs, "env_id": args.env_id,
-                  "test_env_id": args.test_env_id, "seed": args.seed, "preset": dict(PAPER_PRESET)}
+                  "test_env_id": args.test_env_id, "seed": args.seed,
+                  "preset": {**PAPER_PRESET, "learning_rate": args.lr,
+                             "normalize_advantage": args.normalize_advantage}}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
@@ -135,7 +140,7 @@ def main(argv=None) -> dict:
         if config["core"] == "fwm":
             policy_kwargs["d_fwm"] = config["d_fwm"]
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
-                             seed=config["seed"], device=args.device, **PAPER_PRESET)
+                             seed=config["seed"], device=args.device, **config["preset"])
     model.set_logger(make_logger(run_dir))
     n_params = sum(p.numel() for p in model.policy.parameters())
     print(f"{config['core']}-{config['hidden']}: {n_params:,} parameters on {model.device}, "
