@@ -26,7 +26,6 @@ The paper's meta-RL setting (section 4.2, appendix I) is :data:`PAPER_PRESET`: 6
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -42,6 +41,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from agents.atomic import atomic_write
 from agents.policies import FWMPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_metro_vec_env
 
@@ -278,16 +278,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         path = os.fspath(path)
         if not path.endswith(".zip"):
             path += ".zip"
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".zip", dir=folder)
-        os.close(fd)
-        try:
-            self.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write(path, self.save, suffix=".zip")
 
     @classmethod
     def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto",

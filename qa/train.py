@@ -12,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
+import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from qa.data import TASKS, Batch, EncodedStories, eval_segments
+from agents.atomic import atomic_write
+from qa.data import TASKS, Batch, EncodedStories, eval_segments, train_stream
 
 MODES = ("qa", "lm")
 
@@ -108,17 +110,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
 
 def save_atomic(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
 
 
 @dataclasses.dataclass
@@ -152,12 +144,6 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     ``run_dir/best.pt`` (lowest validation answer loss). An existing ``last.pt`` is resumed and
     the stream is fast-forwarded to its step, so a resumed run continues the same sequence of
     batches. Returns the last validation metrics as a dict."""
-    import time
-
-    from tqdm.auto import tqdm
-
-    from qa.data import train_stream
-
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")

@@ -1,0 +1,24 @@
+"""Atomic file writes: a checkpoint is either the old one or the complete new one, never half
+written (an interrupt or a crash during the write leaves the old file in place)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder (created if needed), then
+    rename it over ``path``; the temporary file is removed if ``write`` fails."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
