@@ -14,6 +14,25 @@ from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
 
+#: Seed of the evaluation envs: every evaluation sees the same episodes.
+EVAL_SEED = 12345
+
+
+def mean_episode_rewards(model, eval_envs: dict[str, VecEnv], n_episodes: int | None = None,
+                         deterministic: bool = False, seed: int = EVAL_SEED) -> dict[str, float]:
+    """``{name: mean episode reward}`` of ``model`` on each env set, with SB3's
+    ``evaluate_policy``; each env is reseeded with ``seed`` first (same episodes every time)
+    and runs ``n_episodes`` episodes (default: one per env)."""
+    out = {}
+    for name, env in eval_envs.items():
+        env.seed(seed)
+        rewards, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes or env.num_envs,
+                                     deterministic=deterministic, return_episode_rewards=True,
+                                     warn=False)
+        out[name] = float(np.mean(rewards))
+    return out
+
+
 class HeldOutEvalCallback(BaseCallback):
     """Every ``eval_every`` updates, evaluate the policy on one or more fixed env sets (e.g. the
     600 training graphs and the 600 held-out test graphs) with SB3's ``evaluate_policy`` and log
@@ -29,7 +48,8 @@ class HeldOutEvalCallback(BaseCallback):
     """
 
     def __init__(self, eval_envs: dict[str, VecEnv], eval_every: int = 50,
-                 n_episodes: int | None = None, deterministic: bool = False, seed: int = 12345,
+                 n_episodes: int | None = None, deterministic: bool = False,
+                 seed: int = EVAL_SEED,
                  verbose: int = 0):
         super().__init__(verbose)
         if not eval_envs:
@@ -51,13 +71,10 @@ class HeldOutEvalCallback(BaseCallback):
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluation now, record it and return ``{name: mean episode reward}``."""
-        for name, env in self.eval_envs.items():
-            env.seed(self.seed)
-            rewards, _ = evaluate_policy(self.model, env, n_eval_episodes=self.n_episodes or
-                                         env.num_envs, deterministic=self.deterministic,
-                                         return_episode_rewards=True, warn=False)
-            self.last[name] = float(np.mean(rewards))
-            self.logger.record(f"eval/{name}_reward", self.last[name])
+        self.last = mean_episode_rewards(self.model, self.eval_envs, self.n_episodes,
+                                         self.deterministic, self.seed)
+        for name, reward in self.last.items():
+            self.logger.record(f"eval/{name}_reward", reward)
         self.logger.record("eval/updates", self.model._n_updates)
         self.logger.record("eval/timesteps", self.num_timesteps)
         if self.verbose:

@@ -7,10 +7,11 @@ Example::
 
 Both train on the 600 training graphs (env i on graph i, 30-step episodes) and are then
 evaluated on the 600 training and the 600 held-out test graphs (one episode each, with sampled
-and with greedy actions). Ours uses the configuration of ``train_agent.py`` (64-64 MLP heads). RecurrentPPO keeps sb3-contrib's defaults (LSTM 256, clip 0.2, GAE 0.95) except
-rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient 0.03,
-minibatches of 100 episodes and 4 epochs (its default 10 epochs of 128-step minibatches would
-take hours on 600 envs). Needs ``sb3-contrib`` (``pip install -e '.[dev]'``).
+and with greedy actions). Ours uses the configuration of ``train_agent.py`` (64-64 MLP heads).
+RecurrentPPO keeps sb3-contrib's defaults (LSTM 256, clip 0.2, GAE 0.95) except rollouts of
+one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient 0.03, minibatches
+of 100 episodes and 4 epochs (its default 10 epochs of 128-step minibatches would take hours on
+600 envs). Needs ``sb3-contrib`` (``pip install -e '.[dev]'``).
 """
 
 from __future__ import annotations
@@ -20,26 +21,22 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents.a2c import PAPER_PRESET, RecurrentA2C
+from agents.callbacks import mean_episode_rewards
 from agents.vec_env import make_metro_vec_env
 
 
-def evaluate(model, n_envs: int = 600, seed: int = 12345) -> dict[str, float]:
+def evaluate(model, n_envs: int = 600) -> dict[str, float]:
     """Mean reward of one episode on each of the first ``n_envs`` train and test graphs, with
     sampled actions (as in training and in ``train_agent.py``'s curves) and greedy ones."""
+    envs = {"train": make_metro_vec_env("MetroPOMDP-v0", num_envs=n_envs),
+            "test": make_metro_vec_env("MetroPOMDP-Test-v0", num_envs=n_envs)}
     out = {}
-    for split, env_id in (("train", "MetroPOMDP-v0"), ("test", "MetroPOMDP-Test-v0")):
-        env = make_metro_vec_env(env_id, num_envs=n_envs)
-        for kind, deterministic in (("sampled", False), ("greedy", True)):
-            env.seed(seed)
-            rewards, _ = evaluate_policy(model, env, n_eval_episodes=n_envs,
-                                         deterministic=deterministic,
-                                         return_episode_rewards=True, warn=False)
-            out[f"{split}_reward_{kind}"] = float(np.mean(rewards))
+    for kind, deterministic in (("sampled", False), ("greedy", True)):
+        for split, reward in mean_episode_rewards(model, envs, deterministic=deterministic).items():
+            out[f"{split}_reward_{kind}"] = reward
     return out
 
 
