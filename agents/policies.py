@@ -94,7 +94,7 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
 
 
 class RecurrentActorCriticPolicy(BasePolicy):
-    """Recurrent core -> linear actor and critic heads.
+    """Recurrent core -> (optional actor and critic MLPs) -> linear actor and critic heads.
 
     Args:
         observation_space: a ``Box`` (flattened per step).
@@ -105,6 +105,10 @@ class RecurrentActorCriticPolicy(BasePolicy):
         hidden_size: LSTM width.
         d_fwm: FWM size (``core="fwm"``).
         core_kwargs: further options of the core (:func:`make_core`).
+        net_arch: SB3's ``net_arch`` for actor and critic MLPs on the core's output (a list of
+            widths, or ``dict(pi=[...], vf=[...])``); None or ``[]``: linear heads (the paper).
+        activation_fn: activation of those MLPs.
+        ortho_init: SB3's orthogonal initialisation of the MLPs and heads.
         log_std_init: initial log standard deviation for ``Box`` actions.
         optimizer_class, optimizer_kwargs: the optimizer (default Adam with eps 1e-4, the
             paper's RL setting).
@@ -163,7 +167,9 @@ class RecurrentActorCriticPolicy(BasePolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(core=self.core_name, hidden_size=self.hidden_size, d_fwm=self.d_fwm,
-                    core_kwargs=self.core_kwargs, log_std_init=self.log_std_init,
+                    core_kwargs=self.core_kwargs, net_arch=self.net_arch,
+                    activation_fn=self.activation_fn, ortho_init=self.ortho_init,
+                    log_std_init=self.log_std_init,
                     lr_schedule=self._dummy_schedule, optimizer_class=self.optimizer_class,
                     optimizer_kwargs=self.optimizer_kwargs)
         return data

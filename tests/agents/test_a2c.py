@@ -270,6 +270,22 @@ def test_save_load_identical_actions(tmp_path, core, kwargs):
         torch.testing.assert_close(p["exp_avg"], q["exp_avg"], rtol=0, atol=0)
 
 
+def test_policy_save_load_keeps_the_mlp_heads(tmp_path):
+    """SB3's policy-level save/load rebuilds from the constructor parameters."""
+    space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    policy = RecurrentActorCriticPolicy(space, gym.spaces.Discrete(2), lambda _: 1e-3,
+                                        core="lstm", hidden_size=4, net_arch=[8])
+    policy.save(tmp_path / "p.pt")
+    loaded = RecurrentActorCriticPolicy.load(tmp_path / "p.pt")
+    obs = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
+    (act_p, state_p), (act_q, state_q) = (policy.predict(obs, deterministic=True),
+                                          loaded.predict(obs, deterministic=True))
+    np.testing.assert_array_equal(act_p, act_q)
+    for p, q in zip(state_p, state_q):
+        np.testing.assert_array_equal(p, q)
+    assert loaded.mlp_extractor.latent_dim_pi == 8
+
+
 def test_load_rejects_other_algorithms(tmp_path):
     from stable_baselines3 import PPO
 
