@@ -82,10 +82,8 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
     """
     if core == "fwm":
         kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}
-        cell = FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
+        return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
                                  **kwargs))
-        cell.output_size = hidden_size
-        return cell
     if core == "lstm":
         if core_kwargs:
             raise TypeError(f"core='lstm' takes no core_kwargs, got {sorted(core_kwargs)}")

@@ -71,8 +71,8 @@ class GymnasiumVecEnv(VecEnv):
         if seeds[0] is not None:
             consecutive = seeds == list(range(seeds[0], seeds[0] + self.num_envs))
             seed = int(seeds[0]) if consecutive else [int(s) for s in seeds]
-        options = self._options[0] if all(o == self._options[0] for o in self._options) else None
-        if options is None:
+        options = self._options[0]
+        if any(o != options for o in self._options):
             raise ValueError("GymnasiumVecEnv: per-env reset options differ; a batched env "
                              "takes one options dict for all envs")
         obs, info = self.venv.reset(seed=seed, options=options or None)

@@ -101,6 +101,11 @@ class FWMCell(nn.Module):
         self.read_proj = nn.Linear(cfg.hidden_size, d * (1 + cfg.n_reads), bias=False)  # n0, e_i
         self.out_proj = nn.Linear(d, cfg.hidden_size, bias=False)  # W_o
 
+    @property
+    def output_size(self) -> int:
+        """Features per step of :meth:`forward`'s output (d_LSTM)."""
+        return self.config.hidden_size
+
     def initial_state(self, batch_size: int, device=None, dtype=None) -> FWMState:
         """The zero state for ``batch_size`` sequences."""
         p = self.out_proj.weight
