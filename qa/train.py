@@ -41,7 +41,10 @@ def segment_loss(model, batch: Batch, state, mode: str, device="cpu"):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     b = _tensors(batch, device)
-    logits, state = model(b["inputs"], state)
+    # Scores (and, in QA mode, the loss) are taken only at answers, so the model need only read
+    # its memory there: the outputs elsewhere are never used. In LM mode every output is.
+    read_mask = b["answer"] if mode == "qa" else None
+    logits, state = model(b["inputs"], state, read_mask=read_mask)
     nll = F.cross_entropy(logits.flatten(0, 1), b["targets"].flatten(), reduction="none")
     nll = nll.view_as(b["targets"])
     where = b["answer"] if mode == "qa" else b["valid"]

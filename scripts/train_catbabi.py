@@ -43,8 +43,14 @@ def main(argv=None) -> dict:
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     stories = {split: load_split(split, args.data_dir) for split in ("train", "valid", "test")}
     vocab = Vocabulary.from_stories(*stories.values())

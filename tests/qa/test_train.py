@@ -134,3 +134,27 @@ def test_train_catbabi_script_end_to_end(tmp_path):
         str(t) for t in range(1, 21)}
     assert "task 20" in out.stdout
     assert (run_dir / "progress.csv").read_text().count("\n") == 3  # header + 2 evaluations
+
+
+def test_qa_mode_reads_only_at_answers_without_changing_loss_or_gradients():
+    """QA mode reads the memory only at answer positions; the loss, the answer scores and the
+    gradients must equal those of a model that reads at every step."""
+    torch.manual_seed(0)
+    _, vocab, data = toy_data()
+    model = FWMModel(len(vocab), 8, 8, 4).double()
+    batch = next(eval_segments(data, 1, 1000))
+    loss, nll, correct, _, _ = segment_loss(model, batch, None, "qa")
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    inputs = torch.as_tensor(batch.inputs)
+    answer = torch.as_tensor(batch.answer)
+    logits, _ = model(inputs)  # reads everywhere
+    full_nll = torch.nn.functional.cross_entropy(logits[answer],
+                                                 torch.as_tensor(batch.targets)[answer],
+                                                 reduction="none")
+    full_grads = torch.autograd.grad(full_nll.mean(), list(model.parameters()))
+    torch.testing.assert_close(nll, full_nll.detach(), rtol=1e-12, atol=1e-12)
+    for g, fg in zip(grads, full_grads):
+        torch.testing.assert_close(g, fg, rtol=1e-10, atol=1e-12)
+    # and the mask really is in use: reading nowhere changes the answer logits
+    none_logits, _ = model(inputs, read_mask=torch.zeros_like(answer))
+    assert not torch.allclose(none_logits[answer], logits[answer])
