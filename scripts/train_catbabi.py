@@ -15,12 +15,12 @@ per-task accuracy and perplexity).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 
 import torch
 
+from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel
 from qa.train import TrainConfig, evaluate, train
@@ -60,25 +60,7 @@ def main(argv=None) -> dict:
     config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                          steps=args.steps, eval_every=args.eval_every, seed=args.seed)
     os.makedirs(args.run_dir, exist_ok=True)
-    log_path = os.path.join(args.run_dir, "progress.csv")
-
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer_tb = SummaryWriter(os.path.join(args.run_dir, "tb"))
-
-    def log(row: dict) -> None:
-        for key, value in row.items():
-            if key not in ("step", "epoch"):
-                writer_tb.add_scalar(key, value, row["step"])
-        writer_tb.flush()
-        new = not os.path.exists(log_path)
-        with open(log_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in row.items()), flush=True)
+    log = RunLogger(args.run_dir)
 
     try:
         train(model, data["train"], data["valid"], config, args.run_dir, device=args.device,

@@ -1,0 +1,157 @@
+"""AWD-LSTM and AWD-FWM word-level language models (paper section 4.3, appendix H).
+
+Shapes: T time, B batch, V vocabulary, E embedding size (= the last layer's output size, for
+tied weights), H hidden size of the inner layers, L layers.
+
+Both models are the 3-layer AWD-LSTM of Merity et al. (2018): embedding dropout, locked dropout
+on the input, between layers and on the output, weight drop on the hidden-to-hidden weights and
+tied input/output embeddings. AWD-FWM replaces the last LSTM layer by an :class:`FWMCell` from
+:mod:`agents.fwm` whose LSTM is that layer (weight-dropped like the others) and whose output is
+``h + W_o n`` (the residual), reading at every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from agents.fwm import FWMCell, FWMConfig, FWMState
+from lm.regularization import LockedDropout, embedded_dropout, weight_drop_
+
+MEMORIES = ("none", "fwm")
+
+
+@dataclasses.dataclass
+class LMConfig:
+    """Model sizes and dropouts. The defaults are the paper's PTB model (table 4); the sizes
+    are AWD-LSTM's.
+
+    Attributes:
+        vocab_size: V.
+        embedding_size: E (AWD-LSTM 400), also the last layer's output size.
+        hidden_size: H of the inner layers (AWD-LSTM 1150).
+        n_layers: L (3).
+        memory: "none" (AWD-LSTM) or "fwm" (AWD-FWM: the FWM on the last layer).
+        d_fwm, n_reads: the FWM's d_FWM (32) and N_r (3).
+        dropout: locked dropout on the last layer's output (before the decoder).
+        dropouth: locked dropout between layers.
+        dropouti: locked dropout on the embedded input.
+        dropoute: embedding (whole-word) dropout.
+        wdrop: weight drop on the hidden-to-hidden weights of every LSTM.
+        embedding_init: the embedding is uniform(-a, a); None picks AWD-LSTM's 0.1, or 0.25 for
+            the FWM (appendix H: "crucial in our FWM language models").
+    """
+
+    vocab_size: int
+    embedding_size: int = 400
+    hidden_size: int = 1150
+    n_layers: int = 3
+    memory: str = "none"
+    d_fwm: int = 32
+    n_reads: int = 3
+    dropout: float = 0.4
+    dropouth: float = 0.3
+    dropouti: float = 0.5
+    dropoute: float = 0.1
+    wdrop: float = 0.66
+    embedding_init: float | None = None
+
+    def __post_init__(self):
+        for name in ("vocab_size", "embedding_size", "hidden_size", "n_layers", "d_fwm",
+                     "n_reads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"LMConfig.{name} must be a positive integer, got {value!r}")
+        if self.memory not in MEMORIES:
+            raise ValueError(f"LMConfig.memory must be one of {MEMORIES}, got {self.memory!r}")
+        for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"LMConfig.{name} must be in [0, 1), got {value!r}")
+        if self.embedding_init is None:
+            self.embedding_init = 0.25 if self.memory == "fwm" else 0.1
+
+
+class LMOutput(NamedTuple):
+    """``logits [T, B, V]``, the carried ``state``, and the last layer's output before
+    (``raw``) and after (``dropped``) the output dropout, both ``[T, B, E]`` (for AR / TAR)."""
+
+    logits: torch.Tensor
+    state: tuple
+    raw: torch.Tensor
+    dropped: torch.Tensor
+
+
+class LanguageModel(nn.Module):
+    """AWD-LSTM (``memory="none"``) or AWD-FWM (``memory="fwm"``): token ids ``[T, B]`` in,
+    :class:`LMOutput` out. The state is a tuple with one entry per layer: ``(h, c)`` (each
+    ``[B, size]``) for an LSTM layer, an :class:`FWMState` for the FWM layer."""
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = cfg = config
+        E, H, L = cfg.embedding_size, cfg.hidden_size, cfg.n_layers
+        self.encoder = nn.Embedding(cfg.vocab_size, E)
+        self.lockdrop = LockedDropout()
+        sizes = [E] + [H] * (L - 1) + [E]  # layer l maps sizes[l] -> sizes[l + 1]
+        layers: list[nn.Module] = []
+        for layer in range(L):
+            if layer == L - 1 and cfg.memory == "fwm":
+                cell = FWMCell(FWMConfig(input_size=sizes[layer], hidden_size=E, d_fwm=cfg.d_fwm,
+                                         n_reads=cfg.n_reads, residual=True))
+                weight_drop_(cell.lstm, cfg.wdrop)
+                layers.append(cell)
+            else:
+                layers.append(weight_drop_(nn.LSTM(sizes[layer], sizes[layer + 1]), cfg.wdrop))
+        self.layers = nn.ModuleList(layers)
+        self.decoder = nn.Linear(E, cfg.vocab_size)
+        self.decoder.weight = self.encoder.weight  # tied weights
+        nn.init.uniform_(self.encoder.weight, -cfg.embedding_init, cfg.embedding_init)
+        nn.init.zeros_(self.decoder.bias)
+
+    def initial_state(self, batch_size: int, device=None) -> tuple:
+        """The zero state for ``batch_size`` streams."""
+        device = device or self.encoder.weight.device
+        dtype = self.encoder.weight.dtype
+        state = []
+        for layer in self.layers:
+            if isinstance(layer, FWMCell):
+                state.append(layer.initial_state(batch_size, device, dtype))
+            else:
+                h = torch.zeros(batch_size, layer.hidden_size, device=device, dtype=dtype)
+                state.append((h, h.clone()))
+        return tuple(state)
+
+    @staticmethod
+    def detach_state(state: tuple) -> tuple:
+        """The same state cut from the graph (truncated BPTT between batches)."""
+        return tuple(type(s)(*(t.detach() for t in s)) if isinstance(s, FWMState)
+                     else tuple(t.detach() for t in s) for s in state)
+
+    def forward(self, inputs: torch.Tensor, state: tuple | None = None) -> LMOutput:
+        """``inputs [T, B]`` int64 -> :class:`LMOutput`."""
+        if inputs.dim() != 2 or inputs.dtype != torch.long:
+            raise ValueError(f"inputs must be int64 [T, B], got {inputs.dtype} "
+                             f"{tuple(inputs.shape)}")
+        cfg = self.config
+        if state is None:
+            state = self.initial_state(inputs.shape[1], inputs.device)
+        if len(state) != len(self.layers):
+            raise ValueError(f"state has {len(state)} layers, the model {len(self.layers)}")
+        x = embedded_dropout(self.encoder, inputs, cfg.dropoute, self.training)  # (T, B, E)
+        x = self.lockdrop(x, cfg.dropouti)
+        new_state = []
+        for i, (layer, s) in enumerate(zip(self.layers, state)):
+            if isinstance(layer, FWMCell):
+                x, s = layer(x, s)  # (T, B, E)
+            else:
+                x, (h, c) = layer(x, (s[0].unsqueeze(0), s[1].unsqueeze(0)))  # (T, B, size)
+                s = (h.squeeze(0), c.squeeze(0))
+            new_state.append(s)
+            if i < len(self.layers) - 1:
+                x = self.lockdrop(x, cfg.dropouth)
+        dropped = self.lockdrop(x, cfg.dropout)
+        return LMOutput(self.decoder(dropped), tuple(new_state), x, dropped)  # logits (T, B, V)

@@ -1,0 +1,278 @@
+"""Training and evaluation of the word-level language models (paper section 4.3, appendix H).
+
+Training follows AWD-LSTM: the batched training stream is read with variable BPTT lengths
+(:func:`lm.data.sample_seq_len`) and the learning rate is rescaled by ``seq_len / bptt``; the
+hidden state is carried (detached) between batches and zeroed at every epoch start; the loss is
+the cross-entropy plus AR and TAR; gradients are clipped. The optimiser is Adam until
+``asgd_epoch`` epochs are done, then averaged SGD (``torch.optim.ASGD`` with ``t0=0,
+lambd=0``), whose averaged weights are the ones evaluated and kept.
+
+Evaluation streams a split from a zero state with fixed-length segments; the softmax
+temperature can be tuned on validation (appendix H): one pass scores every temperature of a
+grid from the same logits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from agents.atomic import atomic_write
+from lm.data import batchify, get_batch, sample_seq_len
+from lm.regularization import activation_regularization, temporal_activation_regularization
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings; the defaults are the paper's PTB run (appendix H, table 4).
+
+    Attributes:
+        batch_size, bptt: training batch size and mean BPTT length.
+        lr: Adam learning rate.
+        epochs: epochs in total.
+        asgd_epoch: switch from Adam to ASGD after this many epochs (None: never). The paper
+            says 916 (PTB) and 1372 (WT2); the authors' code used 765 of 900 for PTB.
+        asgd_lr: ASGD learning rate.
+        clip: gradient-norm clipping.
+        weight_decay: L2 on all parameters (both optimisers).
+        alpha, beta: AR and TAR coefficients.
+        eval_batch_size: validation batch size during training (AWD-LSTM: 10).
+        eval_every: validate every this many batches (None: at the end of every epoch).
+        max_tokens: stop after this many training tokens (small-budget runs; None: no limit).
+        seed: seeds the dropout masks and the BPTT lengths.
+    """
+
+    batch_size: int = 20
+    bptt: int = 70
+    lr: float = 1e-3
+    epochs: int = 1000
+    asgd_epoch: int | None = 916
+    asgd_lr: float = 2.0
+    clip: float = 0.25
+    weight_decay: float = 1.2e-6
+    alpha: float = 2.0
+    beta: float = 1.0
+    eval_batch_size: int = 10
+    eval_every: int | None = None
+    max_tokens: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("batch_size", "bptt", "epochs", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("asgd_epoch", "eval_every", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig.{name} must be None or a positive integer, "
+                                 f"got {value!r}")
+        for name in ("lr", "asgd_lr", "clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
+
+
+#: The paper's settings (table 4 and appendix H): training config and model dropouts.
+PRESETS = {
+    "ptb": (TrainConfig(),
+            {"dropout": 0.4, "dropoute": 0.1, "dropouth": 0.3, "dropouti": 0.5, "wdrop": 0.66}),
+    "wt2": (TrainConfig(batch_size=80, epochs=1600, asgd_epoch=1372, asgd_lr=0.5),
+            {"dropout": 0.4, "dropoute": 0.1, "dropouth": 0.25, "dropouti": 0.7, "wdrop": 0.61}),
+}
+
+
+def perplexity_summary(loss: float) -> dict[str, float]:
+    """The paper's table 5 columns for a mean cross-entropy in nats."""
+    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_word": loss / math.log(2)}
+
+
+@torch.no_grad()
+def evaluate(model, data: torch.Tensor, batch_size: int = 1, bptt: int = 70,
+             temperatures: tuple[float, ...] = (1.0,), device="cpu") -> dict[float, float]:
+    """Mean cross-entropy per token (nats) of ``data [N]`` for every softmax temperature, the
+    split streamed as ``batch_size`` columns from a zero state in segments of ``bptt``."""
+    if any(t <= 0 for t in temperatures):
+        raise ValueError(f"temperatures must be > 0, got {temperatures}")
+    was_training = model.training
+    model.eval()
+    source = batchify(data, batch_size).to(device)  # (N / B, B)
+    temps = torch.tensor(temperatures, device=device, dtype=torch.float64)
+    total = torch.zeros(len(temperatures), dtype=torch.float64, device=device)
+    count = 0
+    state = None
+    for i in range(0, len(source) - 1, bptt):
+        inputs, targets = get_batch(source, i, bptt)  # (T, B) each
+        out = model(inputs, state)
+        state = out.state
+        logits = out.logits.double().flatten(0, 1)  # (T B, V)
+        for j, t in enumerate(temps):
+            total[j] += F.cross_entropy(logits / t, targets.flatten(), reduction="sum")
+        count += targets.numel()
+    model.train(was_training)
+    return {t: float(v) / count for t, v in zip(temperatures, total)}
+
+
+@contextlib.contextmanager
+def averaged_weights(model, optimizer):
+    """Within the block the model holds ASGD's averaged weights (no-op for other optimisers)."""
+    if not isinstance(optimizer, torch.optim.ASGD):
+        yield
+        return
+    saved = {}
+    for p in model.parameters():
+        if "ax" in optimizer.state.get(p, {}):
+            saved[p] = p.detach().clone()
+            p.data.copy_(optimizer.state[p]["ax"])
+    try:
+        yield
+    finally:
+        for p, value in saved.items():
+            p.data.copy_(value)
+
+
+def _make_optimizer(kind: str, model, config: TrainConfig):
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.ASGD(model.parameters(), lr=config.asgd_lr, t0=0, lambd=0.0,
+                            weight_decay=config.weight_decay)
+
+
+def save_atomic(obj, path: str | os.PathLike) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
+
+
+def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
+          run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
+          progress: bool = True, log=None) -> dict:
+    """Train ``model`` (a :class:`lm.model.LanguageModel`) on the token stream ``train_data``.
+
+    Validates every ``config.eval_every`` batches and at every epoch end; keeps
+    ``run_dir/last.pt`` (model, optimiser, position, carried state, random-number states: a
+    resumed run continues exactly as if uninterrupted, also after Ctrl-C) and
+    ``run_dir/best.pt`` (lowest validation loss). Stops after ``config.epochs`` epochs,
+    ``config.max_tokens`` tokens or ``max_seconds``. Returns the last logged row.
+    """
+    run_dir = os.fspath(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
+    model.to(device)
+    source = batchify(train_data, config.batch_size).to(device)  # (N / B, B)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    kind, epoch, position, batches, tokens, best = "adam", 0, 0, 0, 0, math.inf
+    state = model.initial_state(config.batch_size, device)
+    model_config = dataclasses.asdict(model.config)
+    ckpt = None
+    if os.path.exists(last_path):
+        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        if ckpt["model_config"] != model_config:
+            diff = {k: (v, model_config.get(k)) for k, v in ckpt["model_config"].items()
+                    if model_config.get(k) != v}
+            raise ValueError(f"{last_path} holds a different model (checkpoint, now): {diff}")
+        changed = {k: (v, getattr(config, k)) for k, v in ckpt["config"].items()
+                   if k not in ("epochs", "max_tokens", "eval_every") and getattr(config, k) != v}
+        if changed:
+            raise ValueError(f"{last_path}: cannot resume with different settings "
+                             f"(checkpoint, now): {changed}")
+        model.load_state_dict(ckpt["model"])
+        kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (
+            "optimizer_kind", "epoch", "position", "batches", "tokens", "best"))
+        state = model.detach_state(ckpt["state"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+    optimizer = _make_optimizer(kind, model, config)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "model_config": model_config,
+                     "optimizer": optimizer.state_dict(),
+                     "optimizer_kind": kind, "epoch": epoch, "position": position,
+                     "batches": batches, "tokens": tokens, "best": best, "state": state,
+                     "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
+                     "config": dataclasses.asdict(config)}, last_path)
+
+    def validate() -> dict:
+        nonlocal best
+        with averaged_weights(model, optimizer):
+            loss = evaluate(model, valid_data, config.eval_batch_size, config.bptt,
+                            device=device)[1.0]
+            if loss < best:
+                best = loss
+                save_atomic({"model": model.state_dict(), "model_config": model_config,
+                             "epoch": epoch, "batches": batches, "tokens": tokens,
+                             "valid_loss": loss}, best_path)
+        row = {"step": batches, "epoch": epoch, "tokens": tokens,
+               "train_loss": float(np.mean(running)) if running else float("nan"),
+               "valid_loss": loss, "valid_perplexity": math.exp(loss),
+               "lr": optimizer.param_groups[0]["lr"], "optimizer": kind,
+               "seconds": time.monotonic() - start}
+        if log is not None:
+            log(row)
+        running.clear()
+        return row
+
+    tokens_per_epoch = (len(source) - 1) * config.batch_size
+    budget = config.epochs * tokens_per_epoch
+    if config.max_tokens is not None:
+        budget = min(budget, config.max_tokens)
+    bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress, unit="tok",
+               unit_scale=True, dynamic_ncols=True)
+    start, running, row = time.monotonic(), [], {}
+    model.train()
+    try:
+        while epoch < config.epochs and tokens < budget:
+            if kind == "adam" and config.asgd_epoch is not None and epoch >= config.asgd_epoch:
+                kind = "asgd"  # appendix H: Adam, then averaged SGD
+                optimizer = _make_optimizer(kind, model, config)
+            while position < len(source) - 1 and tokens < budget:
+                seq_len = sample_seq_len(config.bptt, rng)
+                inputs, targets = get_batch(source, position, seq_len)  # (T, B)
+                base_lr = optimizer.param_groups[0]["lr"]
+                optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
+                out = model(inputs, state)
+                state = model.detach_state(out.state)
+                raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
+                if not torch.isfinite(raw_loss):
+                    raise FloatingPointError(f"non-finite loss at batch {batches}; the last "
+                                             f"good checkpoint is {last_path}")
+                loss = (raw_loss + activation_regularization(out.dropped, config.alpha)
+                        + temporal_activation_regularization(out.raw, config.beta))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()  # (ASGD applies a step's rate one step late: torch's eta)
+                optimizer.param_groups[0]["lr"] = base_lr
+                position += len(inputs)
+                batches += 1
+                tokens += targets.numel()
+                running.append(raw_loss.item())
+                bar.update(targets.numel())
+                if batches % 10 == 0:
+                    bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")
+                out_of_time = (max_seconds is not None
+                               and time.monotonic() - start >= max_seconds)
+                if (config.eval_every and batches % config.eval_every == 0) or out_of_time:
+                    row = validate()
+                    checkpoint()
+                if out_of_time:
+                    return row
+            if position >= len(source) - 1:  # epoch done: AWD-LSTM restarts from zero state
+                epoch, position = epoch + 1, 0
+                state = model.initial_state(config.batch_size, device)
+            row = validate()
+            checkpoint()
+    except KeyboardInterrupt:
+        checkpoint()
+        raise
+    finally:
+        bar.close()
+    return row
