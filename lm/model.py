@@ -112,6 +112,16 @@ class LanguageModel(nn.Module):
         nn.init.uniform_(self.encoder.weight, -cfg.embedding_init, cfg.embedding_init)
         nn.init.zeros_(self.decoder.bias)
 
+    @classmethod
+    def from_checkpoint(cls, path: str, map_location="cpu") -> LanguageModel:
+        """The model saved by :func:`lm.train.train` in ``best.pt`` or ``last.pt``."""
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        if "model_config" not in ckpt:
+            raise ValueError(f"{path} is not a language-model checkpoint (no model_config)")
+        model = cls(LMConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        return model.to(map_location)
+
     def initial_state(self, batch_size: int, device=None) -> tuple:
         """The zero state for ``batch_size`` streams."""
         device = device or self.encoder.weight.device

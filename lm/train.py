@@ -120,6 +120,27 @@ def evaluate(model, data: torch.Tensor, batch_size: int = 1, bptt: int = 70,
     return {t: float(v) / count for t, v in zip(temperatures, total)}
 
 
+@torch.no_grad()
+def token_losses(model, data: torch.Tensor, stop: int, bptt: int = 70,
+                 device="cpu") -> torch.Tensor:
+    """Cross-entropy (nats) of each of the first ``stop`` predictions of ``data [N]``, read at
+    batch size 1 from a zero state: entry t is the loss of ``data[t + 1]``. ``[stop]``."""
+    if not 0 < stop < data.numel():
+        raise ValueError(f"stop must be in [1, {data.numel() - 1}], got {stop}")
+    was_training = model.training
+    model.eval()
+    source = data[:stop + 1, None].to(device)  # (stop + 1, 1)
+    losses, state = [], None
+    for i in range(0, stop, bptt):
+        inputs, targets = get_batch(source, i, bptt)
+        out = model(inputs, state)
+        state = out.state
+        losses.append(F.cross_entropy(out.logits.flatten(0, 1), targets.flatten(),
+                                      reduction="none"))
+    model.train(was_training)
+    return torch.cat(losses).cpu()
+
+
 @contextlib.contextmanager
 def averaged_weights(model, optimizer):
     """Within the block the model holds ASGD's averaged weights (no-op for other optimisers)."""
@@ -214,7 +235,8 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                "train_loss": float(np.mean(running)) if running else float("nan"),
                "valid_loss": loss, "valid_perplexity": math.exp(loss),
                "lr": optimizer.param_groups[0]["lr"], "optimizer": kind,
-               "seconds": time.monotonic() - start}
+               "seconds": time.monotonic() - start,
+               "train_tokens_per_s": (tokens - start_tokens) / max(step_seconds, 1e-9)}
         if log is not None:
             log(row)
         running.clear()
@@ -227,6 +249,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress, unit="tok",
                unit_scale=True, dynamic_ncols=True)
     start, running, row = time.monotonic(), [], {}
+    start_tokens, step_seconds = tokens, 0.0  # throughput of this call, validation excluded
     model.train()
     try:
         while epoch < config.epochs and tokens < budget:
@@ -234,6 +257,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 kind = "asgd"  # appendix H: Adam, then averaged SGD
                 optimizer = _make_optimizer(kind, model, config)
             while position < len(source) - 1 and tokens < budget:
+                t_step = time.monotonic()
                 seq_len = sample_seq_len(config.bptt, rng)
                 inputs, targets = get_batch(source, position, seq_len)  # (T, B)
                 base_lr = optimizer.param_groups[0]["lr"]
@@ -255,6 +279,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 batches += 1
                 tokens += targets.numel()
                 running.append(raw_loss.item())
+                step_seconds += time.monotonic() - t_step
                 bar.update(targets.numel())
                 if batches % 10 == 0:
                     bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")

@@ -1,0 +1,168 @@
+"""Train an AWD-LSTM or AWD-FWM language model on PTB or WikiText-2, then evaluate it at batch
+size 1 with the softmax temperature tuned on validation.
+
+Examples::
+
+    # the paper's PTB run of the FWM (GPU-days: 1000 epochs, ASGD after 916)
+    python scripts/train_lm.py --corpus ptb --model fwm --run-dir runs/ptb-fwm
+    # a small-budget CPU comparison (see docs/results.md)
+    python scripts/train_lm.py --corpus ptb --model lstm --size small --max-tokens 2000000
+
+The data directory is ``--data-dir`` or ``$FWM_DATA_DIR``. The run directory gets
+``config.json``, ``progress.csv``, TensorBoard logs, ``last.pt`` (resumable: run the same
+command again; Ctrl-C saves it), ``best.pt`` and ``results.json`` (loss, perplexity and bits
+per word on valid and test at batch size 1, at temperature 1 and at the tuned temperature, and
+the training throughput).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from agents.runlog import RunLogger
+from lm.data import CORPORA, load_corpus
+from lm.model import LanguageModel, LMConfig
+from lm.train import PRESETS, TrainConfig, evaluate, perplexity_summary, train
+
+#: Model sizes: the paper's (AWD-LSTM 400 / 1150, ~24M parameters on PTB) and a small one for
+#: CPU budgets.
+SIZES = {"paper": {"embedding_size": 400, "hidden_size": 1150, "n_layers": 3},
+         "small": {"embedding_size": 200, "hidden_size": 400, "n_layers": 3}}
+TEMPERATURES = tuple(float(t) for t in np.round(np.arange(0.80, 1.201, 0.05), 2))
+
+
+def asgd_epoch(text: str) -> int | None:
+    """An epoch count, or "none" (never switch to ASGD)."""
+    return None if text.lower() == "none" else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb")
+    p.add_argument("--model", choices=["lstm", "fwm"], default="fwm",
+                   help="AWD-LSTM, or AWD-FWM (the FWM on the last layer)")
+    p.add_argument("--size", choices=sorted(SIZES), default="paper")
+    p.add_argument("--embedding-size", type=int, help="override the size's embedding size")
+    p.add_argument("--hidden-size", type=int, help="override the size's hidden size")
+    p.add_argument("--layers", type=int, help="override the size's number of layers")
+    p.add_argument("--d-fwm", type=int, default=32)
+    p.add_argument("--n-reads", type=int, default=3)
+    for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
+        p.add_argument(f"--{name}", type=float, help="override the corpus preset (table 4)")
+    p.add_argument("--epochs", type=int, help="default: the corpus preset")
+    p.add_argument("--asgd-epoch", type=asgd_epoch, default=argparse.SUPPRESS,
+                   help="switch to ASGD after this many epochs, or 'none' (default: preset)")
+    p.add_argument("--asgd-lr", type=float, help="default: the corpus preset")
+    p.add_argument("--batch-size", type=int, help="default: the corpus preset")
+    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--max-tokens", type=int, help="stop after this many training tokens")
+    p.add_argument("--minutes", type=float, help="wall-clock budget for training")
+    p.add_argument("--eval-every", type=int, help="validate every N batches (default: epoch)")
+    p.add_argument("--eval-batch-size", type=int, default=10)
+    p.add_argument("--final-batch-size", type=int, default=1,
+                   help="batch size of the final valid/test evaluation (paper: 1)")
+    p.add_argument("--no-final-eval", action="store_true")
+    p.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the SHA-256 check of the corpus files (for your own corpus)")
+    p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> dict:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    run_dir = args.run_dir or os.path.join("runs", f"{args.corpus}-{args.model}")
+    preset_train, preset_dropouts = PRESETS[args.corpus]
+    overrides = {k: getattr(args, k) for k in ("epochs", "asgd_lr", "batch_size")
+                 if getattr(args, k) is not None}
+    if hasattr(args, "asgd_epoch"):
+        overrides["asgd_epoch"] = args.asgd_epoch
+    try:
+        config = TrainConfig(**{**preset_train.__dict__, **overrides, "bptt": args.bptt,
+                                "lr": args.lr, "max_tokens": args.max_tokens,
+                                "eval_every": args.eval_every,
+                                "eval_batch_size": args.eval_batch_size, "seed": args.seed})
+        corpus = load_corpus(args.corpus, args.data_dir, verify=not args.no_verify)
+        sizes = dict(SIZES[args.size])
+        for key, arg in (("embedding_size", "embedding_size"), ("hidden_size", "hidden_size"),
+                         ("n_layers", "layers")):
+            if getattr(args, arg) is not None:
+                sizes[key] = getattr(args, arg)
+        dropouts = {k: getattr(args, k) if getattr(args, k) is not None else v
+                    for k, v in preset_dropouts.items()}
+        torch.manual_seed(args.seed)
+        model_config = LMConfig(len(corpus.dictionary), memory="fwm" if args.model == "fwm"
+                                else "none", d_fwm=args.d_fwm, n_reads=args.n_reads, **sizes,
+                                **dropouts)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    model = LanguageModel(model_config)
+    n_params = sum(p.numel() for p in model.parameters())
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"args": vars(args), "train": config.__dict__,
+                   "model": model_config.__dict__, "parameters": n_params}, f, indent=2)
+    print(f"{args.model} on {args.corpus}: {n_params:,} parameters, "
+          f"{corpus.train.numel():,} training tokens; run dir {run_dir}")
+    log = RunLogger(run_dir)
+    start = time.monotonic()
+    try:
+        row = train(model, corpus.train, corpus.valid, config, run_dir, device=args.device,
+                    max_seconds=None if args.minutes is None else args.minutes * 60,
+                    progress=not args.no_progress, log=log)
+    except KeyboardInterrupt:
+        raise SystemExit(f"\ninterrupted; {run_dir}/last.pt is resumable "
+                         "(run the same command again)") from None
+    finally:
+        log.close()
+    seconds = time.monotonic() - start
+    last = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
+    result = {"model": args.model, "corpus": args.corpus, "parameters": n_params,
+              "seed": args.seed, "tokens": last["tokens"], "epochs_done": last["epoch"],
+              "wall_seconds_this_call": seconds, "last_row": row}
+    if args.no_final_eval:
+        return result
+    best = torch.load(os.path.join(run_dir, "best.pt"), map_location=args.device,
+                      weights_only=False)
+    model.load_state_dict(best["model"])
+    t0 = time.monotonic()
+    valid = evaluate(model, corpus.valid, args.final_batch_size, args.bptt, TEMPERATURES,
+                     args.device)
+    tuned = min(valid, key=valid.get)
+    test = evaluate(model, corpus.test, args.final_batch_size, args.bptt,
+                    tuple(sorted({1.0, tuned})), args.device)
+    result.update({
+        "best_checkpoint": {k: best[k] for k in ("epoch", "batches", "tokens", "valid_loss")},
+        "final_batch_size": args.final_batch_size, "temperature": tuned,
+        "valid": perplexity_summary(valid[1.0]), "test": perplexity_summary(test[1.0]),
+        "valid_tuned": perplexity_summary(valid[tuned]),
+        "test_tuned": perplexity_summary(test[tuned]),
+        "eval_seconds": time.monotonic() - t0})
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"valid perplexity {result['valid']['perplexity']:.2f} | test perplexity "
+          f"{result['test']['perplexity']:.2f} (temperature 1); tuned temperature {tuned}: "
+          f"valid {result['valid_tuned']['perplexity']:.2f} | test "
+          f"{result['test_tuned']['perplexity']:.2f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
