@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, FWMState
-from lm.regularization import LockedDropout, embedded_dropout, weight_drop_
+from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
 
 MEMORIES = ("none", "fwm")
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.atomic import atomic_write
 from lm.data import batchify, get_batch, sample_seq_len
-from lm.regularization import activation_regularization, temporal_activation_regularization
+from agents.regularization import activation_regularization, temporal_activation_regularization
 
 
 @dataclasses.dataclass

@@ -1,14 +1,17 @@
 """catbAbI models: token ids ``[T, B]`` in, next-token logits ``[T, B, V]`` out, with a carried
 recurrent state. Every model has the same interface, so the trainer and the evaluation code
-serve all of them (the FWM here; the regularised LSTM of appendix F.4 and the other baselines of
-table 1 slot in beside it)."""
+serve all of them: :class:`FWMModel` and the regularised LSTM of appendix F.4,
+:class:`LSTMModel`; the other baselines of table 1 slot in beside them."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, FWMState
+from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
 
 
 class FWMModel(nn.Module):
@@ -48,3 +51,75 @@ class FWMModel(nn.Module):
         out, state = self.cell(self.embedding(inputs), state, write_mask=inputs != self.pad_id,
                                read_mask=read_mask)
         return self.decoder(out), state
+
+
+class LSTMState(NamedTuple):
+    """Recurrent state of :class:`LSTMModel`, batch-first: ``h``, ``c`` ``[B, L, H]``."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+
+
+class LSTMModel(nn.Module):
+    """The regularised LSTM baseline of appendix F.4: embedding -> a stack of residually
+    connected LSTM layers -> linear decoder, with the four dropouts the paper lists: whole input
+    tokens (embedding dropout), elements of the embedding (locked), elements of the recurrent
+    weight matrices (weight drop) and of the hidden representation between layers (locked).
+
+    The paper gives the sizes (4 layers x 512) but not the dropout rates; the defaults here are
+    our choice, not tuned.
+
+    Args:
+        vocab_size: V.
+        embedding_size, hidden_size, n_layers: 256, the paper's 512 and 4.
+        dropoute, dropouti, wdrop, dropouth: the four dropout rates.
+        pad_id: accepted for the shared interface; padding positions carry no loss.
+    """
+
+    def __init__(self, vocab_size: int, embedding_size: int = 256, hidden_size: int = 512,
+                 n_layers: int = 4, dropoute: float = 0.05, dropouti: float = 0.1,
+                 wdrop: float = 0.2, dropouth: float = 0.1, pad_id: int = 0):
+        super().__init__()
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
+        for name, value in (("embedding_size", embedding_size), ("hidden_size", hidden_size),
+                            ("n_layers", n_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.vocab_size, self.pad_id = vocab_size, pad_id
+        self.dropoute, self.dropouti, self.dropouth = dropoute, dropouti, dropouth
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.layers = nn.ModuleList(
+            weight_drop_(nn.LSTM(embedding_size if i == 0 else hidden_size, hidden_size), wdrop)
+            for i in range(n_layers))
+        self.lockdrop = LockedDropout()
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+
+    def initial_state(self, batch_size: int) -> LSTMState:
+        p = self.decoder.weight
+        h = torch.zeros(batch_size, len(self.layers), self.layers[0].hidden_size,
+                        device=p.device, dtype=p.dtype)
+        return LSTMState(h, h.clone())
+
+    def forward(self, inputs: torch.Tensor, state: LSTMState | None = None,
+                read_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """``inputs [T, B]`` int64 -> ``(logits [T, B, V], state)``; ``read_mask`` is ignored
+        (an LSTM has no memory reads to skip)."""
+        if inputs.dim() != 2 or inputs.dtype != torch.long:
+            raise ValueError(f"inputs must be int64 [T, B], got {inputs.dtype} "
+                             f"{tuple(inputs.shape)}")
+        if state is None:
+            state = self.initial_state(inputs.shape[1])
+        x = embedded_dropout(self.embedding, inputs, self.dropoute, self.training)  # (T, B, E)
+        x = self.lockdrop(x, self.dropouti)
+        hs, cs = [], []
+        for i, layer in enumerate(self.layers):
+            h0 = state.h[:, i].unsqueeze(0).contiguous()  # (1, B, H)
+            c0 = state.c[:, i].unsqueeze(0).contiguous()
+            out, (h, c) = layer(x, (h0, c0))  # (T, B, H)
+            x = out if i == 0 else x + out  # residual connections between layers
+            if i < len(self.layers) - 1:
+                x = self.lockdrop(x, self.dropouth)
+            hs.append(h.squeeze(0))
+            cs.append(c.squeeze(0))
+        return self.decoder(x), LSTMState(torch.stack(hs, 1), torch.stack(cs, 1))

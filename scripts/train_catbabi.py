@@ -1,4 +1,5 @@
-"""Train a catbAbI model (the FWM of section 4.1) and evaluate it on the test stream.
+"""Train a catbAbI model (the FWM of section 4.1, or the LSTM baseline of appendix F.4) and
+evaluate it on the test stream.
 
 Example::
 
@@ -22,7 +23,7 @@ import torch
 
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
-from qa.models import FWMModel
+from qa.models import FWMModel, LSTMModel
 from qa.train import TrainConfig, evaluate, train
 
 
@@ -31,6 +32,8 @@ def main(argv=None) -> dict:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
     p.add_argument("--run-dir", default="runs/catbabi-fwm")
+    p.add_argument("--model", choices=["fwm", "lstm"], default="fwm",
+                   help="the FWM, or the regularised 4 x 512 LSTM of appendix F.4")
     p.add_argument("--mode", choices=["qa", "lm"], default="qa")
     p.add_argument("--steps", type=int, default=60_000)
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
@@ -55,8 +58,11 @@ def main(argv=None) -> dict:
     stories = {split: load_split(split, args.data_dir) for split in ("train", "valid", "test")}
     vocab = Vocabulary.from_stories(*stories.values())
     data = {split: EncodedStories(s, vocab) for split, s in stories.items()}
-    model = FWMModel(len(vocab), n_reads=args.n_reads,
-                     key_mode="concat" if args.concat_keys else "outer")
+    if args.model == "fwm":
+        model = FWMModel(len(vocab), n_reads=args.n_reads,
+                         key_mode="concat" if args.concat_keys else "outer")
+    else:
+        model = LSTMModel(len(vocab))
     config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                          steps=args.steps, eval_every=args.eval_every, seed=args.seed)
     os.makedirs(args.run_dir, exist_ok=True)

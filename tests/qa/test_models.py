@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from qa.models import FWMModel
+from qa.models import FWMModel, LSTMModel
 
 
 def small(**kw):
@@ -38,3 +38,31 @@ def test_bad_input_is_named():
         FWMModel(vocab_size=1)
     with pytest.raises(ValueError, match="inputs must be int64"):
         small()(torch.zeros(3, 2))
+
+
+def test_lstm_baseline_state_carry_residual_and_dropout():
+    torch.manual_seed(0)
+    model = LSTMModel(11, embedding_size=6, hidden_size=8, n_layers=3).double()
+    names = [n for n, _ in model.named_parameters()]
+    assert sum(n.endswith("weight_hh_l0_raw") for n in names) == 3  # weight drop on all layers
+    x = torch.randint(1, 11, (12, 3))
+    assert not torch.allclose(model(x)[0], model(x)[0])  # dropouts active in training
+    model.eval()
+    logits, state = model(x)
+    assert logits.shape == (12, 3, 11) and state.h.shape == (3, 3, 8)  # batch-first [B, L, H]
+    first, s = model(x[:5])
+    second, s = model(x[5:], s)
+    torch.testing.assert_close(torch.cat([first, second]), logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(s.c, state.c, rtol=1e-12, atol=1e-12)
+    # residual: with the upper layers' outputs zeroed, the output is the first layer's alone
+    with torch.no_grad():
+        for layer in model.layers[1:]:
+            for p in layer.parameters():
+                p.zero_()
+    base = LSTMModel(11, embedding_size=6, hidden_size=8, n_layers=1).double().eval()
+    base.embedding, base.decoder = model.embedding, model.decoder
+    base.layers[0].load_state_dict(model.layers[0].state_dict())
+    # zero weights still give out = o * tanh(c) with o = sigmoid(0) = 1/2 and c = 0 -> 0
+    torch.testing.assert_close(model(x)[0], base(x)[0], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="hidden_size"):
+        LSTMModel(11, hidden_size=0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qa.data import EncodedStories, Story, Vocabulary, eval_segments
-from qa.models import FWMModel
+from qa.models import FWMModel, LSTMModel
 from qa.train import MetricSums, evaluate, segment_loss
 
 
@@ -85,7 +85,8 @@ def test_train_resume_continues_identically(tmp_path):
               tmp_path / "b", progress=False)
 
 
-def test_train_learns_to_answer_from_the_story(tmp_path):
+@pytest.mark.parametrize("model_name", ["fwm", "lstm"])
+def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
     """Toy stories 'X went to the Y . where is X ? Y': the answer is the place read six tokens
     before, further back than the BPTT length of 4, so a trainer whose targets, answer mask or
     carried state were off stays near chance (1/3 among the places)."""
@@ -101,15 +102,17 @@ def test_train_learns_to_answer_from_the_story(tmp_path):
     vocab = Vocabulary.from_stories(stories)
     data = EncodedStories(stories, vocab)
     torch.manual_seed(0)
-    model = FWMModel(len(vocab), 32, 32, 4)
+    model = FWMModel(len(vocab), 32, 32, 4) if model_name == "fwm" else LSTMModel(
+        len(vocab), 32, 32, n_layers=2, dropoute=0, dropouti=0, wdrop=0, dropouth=0)
     metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=4, steps=1000,
                                                    eval_every=1000, valid_batch_size=16,
-                                                   lr=1e-2),
+                                                   lr=1e-2 if model_name == "fwm" else 3e-3),
                     tmp_path, progress=False)
     assert metrics["valid_accuracy"] > 0.9, metrics
 
 
-def test_train_catbabi_script_end_to_end(tmp_path):
+@pytest.mark.parametrize("model", ["fwm", "lstm"])
+def test_train_catbabi_script_end_to_end(tmp_path, model):
     import json
     import pathlib
     import subprocess
@@ -126,7 +129,8 @@ def test_train_catbabi_script_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     cmd = [sys.executable, str(root / "scripts" / "train_catbabi.py"), "--data-dir",
            str(tmp_path / "data"), "--run-dir", str(run_dir), "--steps", "4", "--eval-every",
-           "2", "--bptt", "10", "--batch-size", "2", "--no-progress", "--per-task"]
+           "2", "--bptt", "10", "--batch-size", "2", "--no-progress", "--per-task",
+           "--model", model]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads((run_dir / "test.json").read_text())

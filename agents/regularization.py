@@ -1,4 +1,5 @@
-"""AWD-LSTM regularisation (Merity et al., 2018) as reusable pieces.
+"""AWD-LSTM regularisation (Merity et al., 2018) as reusable pieces, shared by the language
+models (:mod:`lm`) and the catbAbI LSTM baseline (:mod:`qa`).
 
 Shapes: T time, B batch, d features, V vocabulary, E embedding size.
 

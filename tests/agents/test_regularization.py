@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from lm.regularization import (
+from agents.regularization import (
     LockedDropout,
     activation_regularization,
     embedded_dropout,
