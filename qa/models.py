@@ -52,6 +52,18 @@ class FWMModel(nn.Module):
                                read_mask=read_mask)
         return self.decoder(out), state
 
+    @torch.no_grad()
+    def key_similarities(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The paper's figure 3: for the sequence ``inputs [T]`` read from a zero state, the dot
+        product of each of the N_r read queries at the last position with the write key of
+        every position. ``[N_r, T]``."""
+        if inputs.dim() != 1 or inputs.dtype != torch.long:
+            raise ValueError(f"inputs must be int64 [T], got {inputs.dtype} "
+                             f"{tuple(inputs.shape)}")
+        x = inputs[:, None]  # (T, 1)
+        write_keys, queries = self.cell.keys(self.embedding(x), write_mask=x != self.pad_id)
+        return queries[-1, 0] @ write_keys[:, 0].T  # (N_r, dk) @ (dk, T)
+
 
 class LSTMState(NamedTuple):
     """Recurrent state of :class:`LSTMModel`, batch-first: ``h``, ``c`` ``[B, L, H]``."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import torch
 
 from lm.data import CORPORA, SPLITS, load_corpus
 from lm.model import LanguageModel

@@ -66,6 +66,9 @@ def main(argv=None) -> dict:
     config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                          steps=args.steps, eval_every=args.eval_every, seed=args.seed)
     os.makedirs(args.run_dir, exist_ok=True)
+    with open(os.path.join(args.run_dir, "config.json"), "w") as f:
+        json.dump({"args": vars(args), "train": config.__dict__,
+                   "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
     log = RunLogger(args.run_dir)
 
     try:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.fwm.naive import fwm_scan_reference
+from agents.fwm.naive import fwm_scan_reference, make_key
 from agents.fwm.ops import fwm_scan
 
 
@@ -147,6 +147,21 @@ class FWMCell(nn.Module):
                 raise ValueError(f"{name} must be a bool tensor [T={steps}, B={batch}], got "
                                  f"{mask.dtype} {tuple(mask.shape)}")
         h_seq, (h, c) = self._lstm(x, state, reset)  # (T, B, H)
+        k1, k2, v, beta, n0, e = self._project(h_seq, write_mask)
+        scan = fwm_scan_reference if reference else fwm_scan
+        kwargs = {} if reference else {"chunk_size": cfg.chunk_size}
+        reads, fw = scan(state.F, k1, k2, v, beta, n0, e, reset=reset, read_mask=read_mask,
+                         key_mode=cfg.key_mode, update_scale=cfg.update_scale,
+                         eps=cfg.layer_norm_eps, **kwargs)  # (T, B, d)
+        out = self.out_proj(reads)  # eq. (8), (T, B, H)
+        if cfg.residual:
+            out = out + h_seq
+        return out, FWMState(h, c, fw)
+
+    def _project(self, h_seq: torch.Tensor, write_mask: torch.Tensor | None):
+        """Write and read projections of all steps: k1, k2, v ``[T, B, d]``, beta ``[T, B]``,
+        n0 ``[T, B, d]``, e ``[T, B, N_r, d]``."""
+        cfg = self.config
         d, n_reads = cfg.d_fwm, cfg.n_reads
         write = self.write_proj(h_seq)  # (T, B, 3d + 1), one GEMM for all steps
         k1, k2, v = torch.tanh(write[..., :3 * d]).split(d, dim=-1)  # eq. (1), (T, B, d) each
@@ -158,15 +173,23 @@ class FWMCell(nn.Module):
         if cfg.squash_first_read_key:
             n0 = torch.tanh(n0)  # eq. (5)
         e = torch.tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
-        scan = fwm_scan_reference if reference else fwm_scan
-        kwargs = {} if reference else {"chunk_size": cfg.chunk_size}
-        reads, fw = scan(state.F, k1, k2, v, beta, n0, e, reset=reset, read_mask=read_mask,
-                         key_mode=cfg.key_mode, update_scale=cfg.update_scale,
-                         eps=cfg.layer_norm_eps, **kwargs)  # (T, B, d)
-        out = self.out_proj(reads)  # eq. (8), (T, B, H)
-        if cfg.residual:
-            out = out + h_seq
-        return out, FWMState(h, c, fw)
+        return k1, k2, v, beta, n0, e
+
+    @torch.no_grad()
+    def keys(self, x: torch.Tensor, state: FWMState | None = None,
+             write_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """For inspection (the paper's figure 3): the write keys ``vec(k1 (x) k2)``
+        ``[T, B, dk]`` and the query of every read ``[T, B, N_r, dk]`` over ``x [T, B, I]``,
+        computed with the plain-loop reference."""
+        cfg = self.config
+        if state is None:
+            state = self.initial_state(x.shape[1], x.device, x.dtype)
+        h_seq, _ = self._lstm(x, state, None)  # (T, B, H)
+        k1, k2, v, beta, n0, e = self._project(h_seq, write_mask)
+        *_, queries = fwm_scan_reference(state.F, k1, k2, v, beta, n0, e, key_mode=cfg.key_mode,
+                                         update_scale=cfg.update_scale,
+                                         eps=cfg.layer_norm_eps, return_queries=True)
+        return make_key(k1, k2, cfg.key_mode), queries
 
     def step(self, x: torch.Tensor, state: FWMState | None = None,
              reset: torch.Tensor | None = None) -> tuple[torch.Tensor, FWMState]:

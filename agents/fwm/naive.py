@@ -27,8 +27,8 @@ def make_key(a: torch.Tensor, b: torch.Tensor, key_mode: str = "outer") -> torch
 def fwm_scan_reference(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
                        beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
                        reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
-                       key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+                       key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5,
+                       return_queries: bool = False) -> tuple[torch.Tensor, ...]:
     """Write then read at every step, one sample at a time.
 
     Args:
@@ -41,12 +41,16 @@ def fwm_scan_reference(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, 
         key_mode: ``"outer"`` or ``"concat"``.
         update_scale: multiplies beta in the update (the authors' code uses 1 / d).
         eps: layer-norm epsilon.
+        return_queries: also return every read query (for inspection, paper figure 3).
 
     Returns:
-        ``(reads [T, B, d], F_T [B, dk, d])``.
+        ``(reads [T, B, d], F_T [B, dk, d])``, and with ``return_queries`` the queries
+        ``[T, B, N_r, dk]`` as a third entry (zeros where nothing was read).
     """
     steps, batch = k1.shape[:2]
     finals, outputs = [], []
+    queries = torch.zeros(steps, batch, e.shape[2], state.shape[1], dtype=state.dtype,
+                          device=state.device)  # (T, B, N_r, dk)
     for b in range(batch):
         fw = state[b]  # (dk, d)
         out_b = []
@@ -63,8 +67,12 @@ def fwm_scan_reference(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, 
             n = n0[t, b]  # eq. (5)
             for i in range(e.shape[2]):  # eqs. (6)-(7): chained reads
                 query = make_key(n, e[t, b, i], key_mode)
+                if return_queries:
+                    queries[t, b, i] = query.detach()
                 n = F.layer_norm(query @ fw, (fw.shape[1],), eps=eps)
             out_b.append(n)
         outputs.append(torch.stack(out_b))
         finals.append(fw)
+    if return_queries:
+        return torch.stack(outputs, dim=1), torch.stack(finals), queries
     return torch.stack(outputs, dim=1), torch.stack(finals)

@@ -220,3 +220,24 @@ def test_cell_learns_associative_recall():
         tokens, target = make_batch()
         acc = (head(cell(embed(tokens))[0][-1]).argmax(-1) == target).float().mean().item()
     assert acc > 0.8, f"associative recall accuracy {acc:.2f} (chance 0.125)"
+
+
+@pytest.mark.parametrize("key_mode", ["outer", "concat"])
+def test_cell_keys_are_the_queries_the_reads_use(key_mode):
+    """``FWMCell.keys`` (figure 3): the write keys are vec(k1 (x) k2), the first query is built
+    from n0 and e1, and each later query from the layer-normed previous read of the memory."""
+    torch.manual_seed(0)
+    cell = FWMCell(FWMConfig(input_size=5, hidden_size=7, d_fwm=3, n_reads=3,
+                             key_mode=key_mode)).double()
+    x = torch.randn(6, 2, 5, dtype=torch.float64)
+    write_keys, queries = cell.keys(x)
+    h_seq, _ = cell.lstm(x)
+    k1, k2, _, _, n0, e = cell._project(h_seq, None)
+    torch.testing.assert_close(write_keys, make_key(k1, k2, key_mode))
+    torch.testing.assert_close(queries[:, :, 0], make_key(n0, e[:, :, 0], key_mode))
+    _, state = cell(x)  # F after the last step's write: the memory the last reads query
+    for b in range(2):
+        n = n0[-1, b]
+        for i in range(3):
+            torch.testing.assert_close(queries[-1, b, i], make_key(n, e[-1, b, i], key_mode))
+            n = F.layer_norm(queries[-1, b, i] @ state.F[b], (3,))

@@ -138,6 +138,20 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
         str(t) for t in range(1, 21)}
     assert "task 20" in out.stdout
     assert (run_dir / "progress.csv").read_text().count("\n") == 3  # header + 2 evaluations
+    plot = [sys.executable, str(root / "scripts" / "plot_catbabi.py")]
+    whats = [["curves", str(run_dir)], ["tasks", str(run_dir)]]
+    if model == "fwm":
+        whats.append(["keys", str(run_dir), "--task", "3", "--data-dir", str(tmp_path / "data")])
+    for what in whats:
+        png = tmp_path / f"{what[0]}.png"
+        out = subprocess.run(plot + what + ["--out", str(png)], capture_output=True, text=True,
+                             timeout=600, cwd=root)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    if model == "lstm":
+        out = subprocess.run(plot + ["keys", str(run_dir), "--data-dir", str(tmp_path / "data")],
+                             capture_output=True, text=True, timeout=600, cwd=root)
+        assert out.returncode == 2 and "only the FWM has keys" in out.stderr
 
 
 def test_qa_mode_reads_only_at_answers_without_changing_loss_or_gradients():
