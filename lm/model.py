@@ -136,10 +136,15 @@ class LanguageModel(nn.Module):
         return tuple(state)
 
     @staticmethod
-    def detach_state(state: tuple) -> tuple:
+    def map_state(state: tuple, fn) -> tuple:
+        """``fn`` applied to every tensor of ``state``, keeping its structure."""
+        return tuple(FWMState(*map(fn, s)) if isinstance(s, FWMState) else tuple(map(fn, s))
+                     for s in state)
+
+    @classmethod
+    def detach_state(cls, state: tuple) -> tuple:
         """The same state cut from the graph (truncated BPTT between batches)."""
-        return tuple(type(s)(*(t.detach() for t in s)) if isinstance(s, FWMState)
-                     else tuple(t.detach() for t in s) for s in state)
+        return cls.map_state(state, torch.Tensor.detach)
 
     def forward(self, inputs: torch.Tensor, state: tuple | None = None) -> LMOutput:
         """``inputs [T, B]`` int64 -> :class:`LMOutput`."""

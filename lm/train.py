@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from agents.atomic import atomic_write
+from agents.distributed import barrier, gather, rank_and_world
 from lm.data import batchify, get_batch, sample_seq_len
 from agents.regularization import activation_regularization, temporal_activation_regularization
 
@@ -166,6 +167,20 @@ def _make_optimizer(kind: str, model, config: TrainConfig):
                             weight_decay=config.weight_decay)
 
 
+def _rng_states(device) -> dict:
+    """The torch random-number states that drive dropout on ``device``."""
+    states = {"cpu": torch.get_rng_state()}
+    if str(device).startswith("cuda"):
+        states["cuda"] = torch.cuda.get_rng_state(device).cpu()
+    return states
+
+
+def _set_rng_states(states: dict, device) -> None:
+    torch.set_rng_state(states["cpu"].cpu())
+    if "cuda" in states and str(device).startswith("cuda"):
+        torch.cuda.set_rng_state(states["cuda"].cpu(), device)
+
+
 def save_atomic(obj, path: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
 
@@ -180,16 +195,29 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     resumed run continues exactly as if uninterrupted, also after Ctrl-C) and
     ``run_dir/best.pt`` (lowest validation loss). Stops after ``config.epochs`` epochs,
     ``config.max_tokens`` tokens or ``max_seconds``. Returns the last logged row.
+
+    Under ``torchrun`` (a process group is initialised, see :mod:`agents.distributed`) the
+    model is wrapped in DistributedDataParallel and process r trains columns
+    ``[r B/W, (r+1) B/W)`` of the batched stream (``config.batch_size`` B is the global batch,
+    divisible by the number of processes W), so the averaged gradient is the single-process
+    one. Every process validates; process 0 alone writes checkpoints and logs, and
+    ``last.pt`` holds every process's carried state and random-number state.
     """
+    rank, world = rank_and_world()
+    if config.batch_size % world:
+        raise ValueError(f"TrainConfig.batch_size {config.batch_size} must be divisible by "
+                         f"the {world} processes")
+    local_batch = config.batch_size // world
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
     model.to(device)
-    source = batchify(train_data, config.batch_size).to(device)  # (N / B, B)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    columns = slice(rank * local_batch, (rank + 1) * local_batch)
+    source = batchify(train_data, config.batch_size)[:, columns].to(device)  # (N / B, B / W)
+    torch.manual_seed(config.seed + rank)  # each process its own dropout masks
+    rng = np.random.default_rng(config.seed)  # the same BPTT lengths in every process
     kind, epoch, position, batches, tokens, best = "adam", 0, 0, 0, 0, math.inf
-    state = model.initial_state(config.batch_size, device)
+    state = model.initial_state(local_batch, device)
     model_config = dataclasses.asdict(model.config)
     ckpt = None
     if os.path.exists(last_path):
@@ -203,23 +231,36 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         if changed:
             raise ValueError(f"{last_path}: cannot resume with different settings "
                              f"(checkpoint, now): {changed}")
+        if len(ckpt["state"]) != world:
+            raise ValueError(f"{last_path} was written by {len(ckpt['state'])} processes; "
+                             f"resume it with as many, not {world}")
         model.load_state_dict(ckpt["model"])
         kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (
             "optimizer_kind", "epoch", "position", "batches", "tokens", "best"))
-        state = model.detach_state(ckpt["state"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        state = model.detach_state(ckpt["state"][rank])
+        _set_rng_states(ckpt["torch_rng"][rank], device)
         rng.bit_generator.state = ckpt["numpy_rng"]
     optimizer = _make_optimizer(kind, model, config)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
 
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if str(device).startswith("cuda")
+            else None)
+
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "model_config": model_config,
-                     "optimizer": optimizer.state_dict(),
-                     "optimizer_kind": kind, "epoch": epoch, "position": position,
-                     "batches": batches, "tokens": tokens, "best": best, "state": state,
-                     "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
-                     "config": dataclasses.asdict(config)}, last_path)
+        states = gather(model.map_state(state, torch.Tensor.cpu))
+        rngs = gather(_rng_states(device))
+        if rank == 0:
+            save_atomic({"model": model.state_dict(), "model_config": model_config,
+                         "optimizer": optimizer.state_dict(),
+                         "optimizer_kind": kind, "epoch": epoch, "position": position,
+                         "batches": batches, "tokens": tokens, "best": best, "state": states,
+                         "torch_rng": rngs, "numpy_rng": rng.bit_generator.state,
+                         "config": dataclasses.asdict(config)}, last_path)
+        barrier()
 
     def validate() -> dict:
         nonlocal best
@@ -228,6 +269,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                             device=device)[1.0]
             if loss < best:
                 best = loss
+            if loss == best and rank == 0:
                 save_atomic({"model": model.state_dict(), "model_config": model_config,
                              "epoch": epoch, "batches": batches, "tokens": tokens,
                              "valid_loss": loss}, best_path)
@@ -237,16 +279,17 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                "lr": optimizer.param_groups[0]["lr"], "optimizer": kind,
                "seconds": time.monotonic() - start,
                "train_tokens_per_s": (tokens - start_tokens) / max(step_seconds, 1e-9)}
-        if log is not None:
+        if log is not None and rank == 0:
             log(row)
         running.clear()
         return row
 
-    tokens_per_epoch = (len(source) - 1) * config.batch_size
+    tokens_per_epoch = (len(source) - 1) * config.batch_size  # over all processes
     budget = config.epochs * tokens_per_epoch
     if config.max_tokens is not None:
         budget = min(budget, config.max_tokens)
-    bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress, unit="tok",
+    bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress or rank != 0,
+               unit="tok",
                unit_scale=True, dynamic_ncols=True)
     start, running, row = time.monotonic(), [], {}
     start_tokens, step_seconds = tokens, 0.0  # throughput of this call, validation excluded
@@ -262,7 +305,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 inputs, targets = get_batch(source, position, seq_len)  # (T, B)
                 base_lr = optimizer.param_groups[0]["lr"]
                 optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
-                out = model(inputs, state)
+                out = net(inputs, state)
                 state = model.detach_state(out.state)
                 raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
                 if not torch.isfinite(raw_loss):
@@ -277,10 +320,10 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 optimizer.param_groups[0]["lr"] = base_lr
                 position += len(inputs)
                 batches += 1
-                tokens += targets.numel()
+                tokens += targets.numel() * world
                 running.append(raw_loss.item())
                 step_seconds += time.monotonic() - t_step
-                bar.update(targets.numel())
+                bar.update(targets.numel() * world)
                 if batches % 10 == 0:
                     bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")
                 out_of_time = (max_seconds is not None
@@ -292,7 +335,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                     return row
             if position >= len(source) - 1:  # epoch done: AWD-LSTM restarts from zero state
                 epoch, position = epoch + 1, 0
-                state = model.initial_state(config.batch_size, device)
+                state = model.initial_state(local_batch, device)
             row = validate()
             checkpoint()
     except KeyboardInterrupt:

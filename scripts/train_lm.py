@@ -8,6 +8,9 @@ Examples::
     # a small-budget CPU comparison (see docs/results.md)
     python scripts/train_lm.py --corpus ptb --model lstm --size small --max-tokens 2000000
 
+Several GPUs (or CPU processes): ``torchrun --nproc_per_node N scripts/train_lm.py ...`` trains
+data-parallel (DDP), the global ``--batch-size`` split over the processes.
+
 The data directory is ``--data-dir`` or ``$FWM_DATA_DIR``. The run directory gets
 ``config.json``, ``progress.csv``, TensorBoard logs, ``last.pt`` (resumable: run the same
 command again; Ctrl-C saves it), ``best.pt`` and ``results.json`` (loss, perplexity and bits
@@ -25,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from agents.distributed import init_from_env, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
 from lm.model import LanguageModel, LMConfig
@@ -88,6 +92,8 @@ def main(argv=None) -> dict:
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    device = init_from_env(args.device)  # joins the process group under torchrun
+    rank, world = rank_and_world()
     run_dir = args.run_dir or os.path.join("runs", f"{args.corpus}-{args.model}")
     preset_train, preset_dropouts = PRESETS[args.corpus]
     overrides = {k: getattr(args, k) for k in ("epochs", "asgd_lr", "batch_size")
@@ -116,38 +122,46 @@ def main(argv=None) -> dict:
     model = LanguageModel(model_config)
     n_params = sum(p.numel() for p in model.parameters())
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"args": vars(args), "train": config.__dict__,
-                   "model": model_config.__dict__, "parameters": n_params}, f, indent=2)
-    print(f"{args.model} on {args.corpus}: {n_params:,} parameters, "
-          f"{corpus.train.numel():,} training tokens; run dir {run_dir}")
-    log = RunLogger(run_dir)
+    log = None
+    if rank == 0:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump({"args": vars(args), "train": config.__dict__, "processes": world,
+                       "model": model_config.__dict__, "parameters": n_params}, f, indent=2)
+        print(f"{args.model} on {args.corpus}: {n_params:,} parameters, "
+              f"{corpus.train.numel():,} training tokens, {world} process(es); "
+              f"run dir {run_dir}")
+        log = RunLogger(run_dir)
     start = time.monotonic()
     try:
-        row = train(model, corpus.train, corpus.valid, config, run_dir, device=args.device,
+        row = train(model, corpus.train, corpus.valid, config, run_dir, device=device,
                     max_seconds=None if args.minutes is None else args.minutes * 60,
                     progress=not args.no_progress, log=log)
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted; {run_dir}/last.pt is resumable "
                          "(run the same command again)") from None
     finally:
-        log.close()
+        if log is not None:
+            log.close()
     seconds = time.monotonic() - start
+    if rank != 0:  # the final evaluation runs once, in process 0
+        shutdown()
+        return {}
     last = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
     result = {"model": args.model, "corpus": args.corpus, "parameters": n_params,
               "seed": args.seed, "tokens": last["tokens"], "epochs_done": last["epoch"],
               "wall_seconds_this_call": seconds, "last_row": row}
     if args.no_final_eval:
+        shutdown()
         return result
-    best = torch.load(os.path.join(run_dir, "best.pt"), map_location=args.device,
+    best = torch.load(os.path.join(run_dir, "best.pt"), map_location=device,
                       weights_only=False)
     model.load_state_dict(best["model"])
     t0 = time.monotonic()
     valid = evaluate(model, corpus.valid, args.final_batch_size, args.bptt, TEMPERATURES,
-                     args.device)
+                     device)
     tuned = min(valid, key=valid.get)
     test = evaluate(model, corpus.test, args.final_batch_size, args.bptt,
-                    tuple(sorted({1.0, tuned})), args.device)
+                    tuple(sorted({1.0, tuned})), device)
     result.update({
         "best_checkpoint": {k: best[k] for k in ("epoch", "batches", "tokens", "valid_loss")},
         "final_batch_size": args.final_batch_size, "temperature": tuned,
@@ -157,6 +171,7 @@ def main(argv=None) -> dict:
         "eval_seconds": time.monotonic() - t0})
     with open(os.path.join(run_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
+    shutdown()
     print(f"valid perplexity {result['valid']['perplexity']:.2f} | test perplexity "
           f"{result['test']['perplexity']:.2f} (temperature 1); tuned temperature {tuned}: "
           f"valid {result['valid_tuned']['perplexity']:.2f} | test "

@@ -95,3 +95,19 @@ def test_download_installs_verified_files():
         assert (pathlib.Path(tmp) / "ptb" / "ptb.valid.txt").stat().st_size == 399_782
         res = run("download_data.py", "ptb", "--data-dir", tmp, "--url", "file:///nowhere/")
         assert "all 3 files present and verified" in res.stdout
+
+
+def test_train_lm_under_torchrun(tmp_path):
+    data = tiny_ptb(tmp_path / "data")
+    run_dir = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", str(ROOT / "scripts" / "train_lm.py"), "--corpus", "ptb", "--data-dir",
+           str(data), "--no-verify", "--model", "fwm", "--embedding-size", "8",
+           "--hidden-size", "12", "--layers", "2", "--d-fwm", "4", "--batch-size", "4",
+           "--bptt", "10", "--eval-batch-size", "2", "--max-tokens", "200", "--run-dir",
+           str(run_dir), "--no-progress", "--threads", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run_dir / "config.json").read_text())["processes"] == 2
+    assert json.loads((run_dir / "results.json").read_text())["tokens"] >= 200
+    assert result.stdout.count("valid perplexity") == 1  # the final evaluation ran once

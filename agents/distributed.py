@@ -1,0 +1,55 @@
+"""Data-parallel training with ``torch.distributed`` (DDP), for the supervised trainers.
+
+Launch any training script with ``torchrun --nproc_per_node N scripts/...``: torchrun sets
+``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and :func:`init_from_env` joins the process group
+(NCCL on CUDA, one GPU per process; gloo on CPU). Without those variables everything runs as a
+single process and these helpers are no-ops.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env(device: str) -> str:
+    """Join the process group if launched by torchrun; returns the device this process should
+    use (``cuda:LOCAL_RANK`` for a CUDA device, else ``device`` unchanged)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    cuda = str(device).startswith("cuda")
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return f"cuda:{local}"
+    return device
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather(obj) -> list:
+    """Every process's ``obj`` (picklable), in rank order, on every process."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if rank_and_world()[1] > 1:
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
