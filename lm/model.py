@@ -22,6 +22,10 @@ from agents.fwm import FWMCell, FWMConfig, FWMState
 from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
 
 MEMORIES = ("none", "fwm")
+#: Model sizes: the paper's (AWD-LSTM's 400 / 1150 / 3 layers, ~24M parameters on PTB) and a
+#: small one for CPU budgets.
+SIZES = {"paper": {"embedding_size": 400, "hidden_size": 1150, "n_layers": 3},
+         "small": {"embedding_size": 200, "hidden_size": 400, "n_layers": 3}}
 
 
 @dataclasses.dataclass

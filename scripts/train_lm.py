@@ -31,13 +31,9 @@ import torch
 from agents.distributed import init_from_env, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
-from lm.model import LanguageModel, LMConfig
+from lm.model import SIZES, LanguageModel, LMConfig
 from lm.train import PRESETS, TrainConfig, evaluate, perplexity_summary, train
 
-#: Model sizes: the paper's (AWD-LSTM 400 / 1150, ~24M parameters on PTB) and a small one for
-#: CPU budgets.
-SIZES = {"paper": {"embedding_size": 400, "hidden_size": 1150, "n_layers": 3},
-         "small": {"embedding_size": 200, "hidden_size": 400, "n_layers": 3}}
 TEMPERATURES = tuple(float(t) for t in np.round(np.arange(0.80, 1.201, 0.05), 2))
 
 

@@ -111,3 +111,9 @@ def test_train_lm_under_torchrun(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["processes"] == 2
     assert json.loads((run_dir / "results.json").read_text())["tokens"] >= 200
     assert result.stdout.count("valid perplexity") == 1  # the final evaluation ran once
+
+
+def test_bench_lm_runs():
+    res = run("bench_lm.py", "--size", "tiny", "--vocab", "50", "--batch-size", "2", "--bptt", "5", "--repeats",
+              "1", "--threads", "1")
+    assert "AWD-LSTM" in res.stdout and "AWD-FWM" in res.stdout and "1.00x" in res.stdout
