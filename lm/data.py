@@ -115,6 +115,11 @@ class Dictionary:
     def __len__(self) -> int:
         return len(self.idx2word)
 
+    def fingerprint(self) -> str:
+        """A short hash of the id -> word table (checkpoints record it, so a run cannot be
+        resumed on another vocabulary of the same size)."""
+        return hashlib.sha256("\n".join(self.idx2word).encode()).hexdigest()[:16]
+
     def encode(self, words: list[str], where: str = "input") -> torch.Tensor:
         """``[N]`` int64 ids. Raises ValueError naming the first out-of-vocabulary word (the
         standard corpora map rare words to ``<unk>`` themselves, so an unknown word means the

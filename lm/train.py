@@ -187,8 +187,10 @@ def save_atomic(obj, path: str | os.PathLike) -> None:
 
 def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
-          progress: bool = True, log=None) -> dict:
+          progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
     """Train ``model`` (a :class:`lm.model.LanguageModel`) on the token stream ``train_data``.
+    ``vocabulary`` (e.g. :meth:`lm.data.Dictionary.fingerprint`) is stored in the checkpoints
+    and must match on resume.
 
     Validates every ``config.eval_every`` batches and at every epoch end; keeps
     ``run_dir/last.pt`` (model, optimiser, position, carried state, random-number states: a
@@ -222,6 +224,9 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     ckpt = None
     if os.path.exists(last_path):
         ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        if ckpt.get("vocabulary") != vocabulary:
+            raise ValueError(f"{last_path} was trained on vocabulary {ckpt.get('vocabulary')}, "
+                             f"not {vocabulary}")
         if ckpt["model_config"] != model_config:
             diff = {k: (v, model_config.get(k)) for k, v in ckpt["model_config"].items()
                     if model_config.get(k) != v}
@@ -255,7 +260,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         rngs = gather(_rng_states(device))
         if rank == 0:
             save_atomic({"model": model.state_dict(), "model_config": model_config,
-                         "optimizer": optimizer.state_dict(),
+                         "vocabulary": vocabulary, "optimizer": optimizer.state_dict(),
                          "optimizer_kind": kind, "epoch": epoch, "position": position,
                          "batches": batches, "tokens": tokens, "best": best, "state": states,
                          "torch_rng": rngs, "numpy_rng": rng.bit_generator.state,

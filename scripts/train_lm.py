@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--final-batch-size", type=int, default=1,
                    help="batch size of the final valid/test evaluation (paper: 1)")
     p.add_argument("--no-final-eval", action="store_true")
+    p.add_argument("--eval-train", action="store_true",
+                   help="also evaluate the training split in the final evaluation (slow: the "
+                        "whole split at --final-batch-size)")
     p.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the corpus files (for your own corpus)")
@@ -131,7 +134,8 @@ def main(argv=None) -> dict:
     try:
         row = train(model, corpus.train, corpus.valid, config, run_dir, device=device,
                     max_seconds=None if args.minutes is None else args.minutes * 60,
-                    progress=not args.no_progress, log=log)
+                    progress=not args.no_progress, log=log,
+                    vocabulary=corpus.dictionary.fingerprint())
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted; {run_dir}/last.pt is resumable "
                          "(run the same command again)") from None
@@ -158,6 +162,11 @@ def main(argv=None) -> dict:
     tuned = min(valid, key=valid.get)
     test = evaluate(model, corpus.test, args.final_batch_size, args.bptt,
                     tuple(sorted({1.0, tuned})), device)
+    if args.eval_train:
+        train_loss = evaluate(model, corpus.train, args.final_batch_size, args.bptt,
+                              tuple(sorted({1.0, tuned})), device)
+        result["train"] = perplexity_summary(train_loss[1.0])
+        result["train_tuned"] = perplexity_summary(train_loss[tuned])
     result.update({
         "best_checkpoint": {k: best[k] for k in ("epoch", "batches", "tokens", "valid_loss")},
         "final_batch_size": args.final_batch_size, "temperature": tuned,

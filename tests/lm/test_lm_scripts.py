@@ -42,8 +42,10 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path):
         run("train_lm.py", "--model", model, "--max-tokens", 200, "--run-dir", run_dir, *tiny)
         first = json.loads((run_dir / "results.json").read_text())
         # the same command with a larger budget resumes from last.pt and continues
-        run("train_lm.py", "--model", model, "--max-tokens", 400, "--run-dir", run_dir, *tiny)
+        run("train_lm.py", "--model", model, "--max-tokens", 400, "--run-dir", run_dir, *tiny,
+            "--eval-train")
         result = json.loads((run_dir / "results.json").read_text())
+        assert result["train"]["perplexity"] > 1
         assert first["tokens"] >= 200 and result["tokens"] >= 400 > first["tokens"]
         assert result["test"]["perplexity"] > 1 and result["temperature"] in [
             0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2]

@@ -117,6 +117,8 @@ def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
     other = LanguageModel(LMConfig(16, memory="none", **SMALL))
     with pytest.raises(ValueError, match="different model"):
         train(other, data, data, config, tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="trained on vocabulary None, not abc"):
+        train(fresh(), data, data, config, tmp_path / "b", progress=False, vocabulary="abc")
     with pytest.raises(ValueError, match="different settings"):
         train(fresh(), data, data, TrainConfig(**{**config.__dict__, "lr": 1.0}),
               tmp_path / "b", progress=False)
