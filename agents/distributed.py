@@ -45,6 +45,30 @@ def gather(obj) -> list:
     return out
 
 
+def any_process(flag: bool) -> bool:
+    """True on every process if ``flag`` is True on any (for decisions that must agree, such
+    as a wall-clock stop)."""
+    if rank_and_world()[1] == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def rng_states(device) -> dict:
+    """The torch random-number states that drive dropout on ``device`` (for checkpoints)."""
+    states = {"cpu": torch.get_rng_state()}
+    if str(device).startswith("cuda"):
+        states["cuda"] = torch.cuda.get_rng_state(device).cpu()
+    return states
+
+
+def set_rng_states(states: dict, device) -> None:
+    torch.set_rng_state(states["cpu"].cpu())
+    if "cuda" in states and str(device).startswith("cuda"):
+        torch.cuda.set_rng_state(states["cuda"].cpu(), device)
+
+
 def barrier() -> None:
     if rank_and_world()[1] > 1:
         dist.barrier()

@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from agents.atomic import atomic_write
-from agents.distributed import barrier, gather, rank_and_world
+from agents.distributed import (
+    any_process,
+    barrier,
+    gather,
+    rank_and_world,
+    rng_states,
+    set_rng_states,
+)
 from lm.data import batchify, get_batch, sample_seq_len
 from agents.regularization import activation_regularization, temporal_activation_regularization
 
@@ -167,20 +174,6 @@ def _make_optimizer(kind: str, model, config: TrainConfig):
                             weight_decay=config.weight_decay)
 
 
-def _rng_states(device) -> dict:
-    """The torch random-number states that drive dropout on ``device``."""
-    states = {"cpu": torch.get_rng_state()}
-    if str(device).startswith("cuda"):
-        states["cuda"] = torch.cuda.get_rng_state(device).cpu()
-    return states
-
-
-def _set_rng_states(states: dict, device) -> None:
-    torch.set_rng_state(states["cpu"].cpu())
-    if "cuda" in states and str(device).startswith("cuda"):
-        torch.cuda.set_rng_state(states["cuda"].cpu(), device)
-
-
 def save_atomic(obj, path: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
 
@@ -243,7 +236,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (
             "optimizer_kind", "epoch", "position", "batches", "tokens", "best"))
         state = model.detach_state(ckpt["state"][rank])
-        _set_rng_states(ckpt["torch_rng"][rank], device)
+        set_rng_states(ckpt["torch_rng"][rank], device)
         rng.bit_generator.state = ckpt["numpy_rng"]
     optimizer = _make_optimizer(kind, model, config)
     if ckpt is not None:
@@ -257,7 +250,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
 
     def checkpoint():
         states = gather(model.map_state(state, torch.Tensor.cpu))
-        rngs = gather(_rng_states(device))
+        rngs = gather(rng_states(device))
         if rank == 0:
             save_atomic({"model": model.state_dict(), "model_config": model_config,
                          "vocabulary": vocabulary, "optimizer": optimizer.state_dict(),
@@ -331,8 +324,8 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 bar.update(targets.numel() * world)
                 if batches % 10 == 0:
                     bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")
-                out_of_time = (max_seconds is not None
-                               and time.monotonic() - start >= max_seconds)
+                out_of_time = any_process(max_seconds is not None
+                                          and time.monotonic() - start >= max_seconds)
                 if (config.eval_every and batches % config.eval_every == 0) or out_of_time:
                     row = validate()
                     checkpoint()

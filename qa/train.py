@@ -20,6 +20,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from agents.atomic import atomic_write
+from agents.distributed import (
+    any_process,
+    barrier,
+    gather,
+    rank_and_world,
+    rng_states,
+    set_rng_states,
+)
 from qa.data import TASKS, Batch, EncodedStories, eval_segments, train_stream
 
 MODES = ("qa", "lm")
@@ -34,10 +42,13 @@ def _detach(state):
     return type(state)(*(s.detach() for s in state))
 
 
-def segment_loss(model, batch: Batch, state, mode: str, device="cpu"):
+def segment_loss(model, batch: Batch, state, mode: str, device="cpu",
+                 denominator: float | None = None):
     """Forward one segment: ``(loss, answer_nll [n], answer_correct [n], answer_task [n],
     state)``; ``loss`` is the mean cross-entropy over the mode's positions (None if there are
-    none)."""
+    none), or their sum divided by ``denominator`` when given (data parallelism: each process
+    divides by its share of the global count, so that the averaged gradient is the global
+    mean's)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     b = _tensors(batch, device)
@@ -48,7 +59,10 @@ def segment_loss(model, batch: Batch, state, mode: str, device="cpu"):
     nll = F.cross_entropy(logits.flatten(0, 1), b["targets"].flatten(), reduction="none")
     nll = nll.view_as(b["targets"])
     where = b["answer"] if mode == "qa" else b["valid"]
-    loss = nll[where].mean() if where.any() else None
+    if denominator is not None:
+        loss = nll[where].sum() / denominator  # kept in the graph even with no positions
+    else:
+        loss = nll[where].mean() if where.any() else None
     answer = b["answer"]
     correct = logits.argmax(-1)[answer] == b["targets"][answer]
     return loss, nll[answer].detach(), correct, b["task"][answer], state
@@ -146,14 +160,27 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     steps; keeps ``run_dir/last.pt`` (resumable: model, optimizer, step, carried state) and
     ``run_dir/best.pt`` (lowest validation answer loss). An existing ``last.pt`` is resumed and
     the stream is fast-forwarded to its step, so a resumed run continues the same sequence of
-    batches. Returns the last validation metrics as a dict."""
+    batches. Returns the last validation metrics as a dict.
+
+    Under ``torchrun`` (see :mod:`agents.distributed`) the model is wrapped in
+    DistributedDataParallel and process r trains rows ``[r B/W, (r+1) B/W)`` of the same
+    stream (``config.batch_size`` B is global, divisible by the W processes), with the loss
+    normalised by the global count so that the gradient is the single-process one. Training
+    accuracy is then that of process 0's rows. Process 0 alone logs and writes checkpoints."""
+    rank, world = rank_and_world()
+    if config.batch_size % world:
+        raise ValueError(f"TrainConfig.batch_size {config.batch_size} must be divisible by "
+                         f"the {world} processes")
+    local_batch = config.batch_size // world
+    rows = slice(rank * local_batch, (rank + 1) * local_batch)
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, best = 0, math.inf
-    state = model.initial_state(config.batch_size)
+    torch.manual_seed(config.seed + rank)  # dropout masks (the LSTM baseline), per process
+    state = model.initial_state(local_batch)
     if os.path.exists(last_path):
         ckpt = torch.load(last_path, map_location=device, weights_only=False)
         fixed = ("mode", "batch_size", "bptt", "lr", "grad_clip", "seed")
@@ -162,30 +189,54 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         if changed:
             raise ValueError(f"{last_path}: cannot resume with different settings "
                              f"(checkpoint, now): {changed}")
+        if len(ckpt["state"]) != world:
+            raise ValueError(f"{last_path} was written by {len(ckpt['state'])} processes; "
+                             f"resume it with as many, not {world}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        step, best, state = ckpt["step"], ckpt["best"], type(state)(*ckpt["state"])
+        step, best, state = ckpt["step"], ckpt["best"], type(state)(*ckpt["state"][rank])
+        set_rng_states(ckpt["rng"][rank], device)
     state = type(state)(*(s.to(device) for s in state))
     stream = train_stream(train_data, config.batch_size, config.bptt, config.seed)
     for _ in range(step):  # fast-forward to where the checkpoint left off
         next(stream)
 
+    net = model
+    if world > 1:
+        # find_unused_parameters: a process whose rows hold no answer in a segment reads
+        # nothing in QA mode, so its read projections get no gradient in that step
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if str(device).startswith("cuda")
+            else None, find_unused_parameters=True)
+
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "step": step, "best": best, "state": tuple(s.cpu() for s in state),
-                     "config": dataclasses.asdict(config)}, last_path)
+        states = gather(tuple(s.cpu() for s in state))
+        rngs = gather(rng_states(device))
+        if rank == 0:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "step": step, "best": best, "state": states, "rng": rngs,
+                         "config": dataclasses.asdict(config)}, last_path)
+        barrier()
 
     start = time.monotonic()
     metrics: dict = {}
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=config.steps, initial=step, disable=not progress or rank != 0,
+               dynamic_ncols=True)
     sums, running = MetricSums(), []
     model.train()
     try:
         while step < config.steps:
             epoch, batch = next(stream)
-            loss, nll, correct, task, state = segment_loss(model, batch, state, config.mode,
-                                                           device)
+            where = batch.answer if config.mode == "qa" else batch.valid
+            count = int(where.sum())  # loss positions in the whole (global) batch
+            local = Batch(*(getattr(batch, f.name)[:, rows]
+                            for f in dataclasses.fields(Batch)))
+            loss, nll, correct, task, state = segment_loss(
+                net, local, state, config.mode, device,
+                denominator=count / world if count else None)
             state = _detach(state)
+            if not count:
+                loss = None
             if loss is not None:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss at step {step}; the last good "
@@ -202,7 +253,8 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
             if step % 20 == 0 and running and sums.count.sum() > 0:
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}",
                                 acc=f"{sums.correct.sum() / sums.count.sum():.3f}", epoch=epoch)
-            out_of_time = max_seconds is not None and time.monotonic() - start >= max_seconds
+            out_of_time = any_process(max_seconds is not None
+                                      and time.monotonic() - start >= max_seconds)
             if step % config.eval_every == 0 or step == config.steps or out_of_time:
                 valid = evaluate(model, valid_data, config.valid_batch_size, config.bptt, device)
                 train_m = sums.result() if sums.count.sum() else None
@@ -212,13 +264,14 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
                            "valid_loss": valid.loss, "valid_accuracy": valid.accuracy,
                            "valid_perplexity": valid.perplexity,
                            "seconds": time.monotonic() - start}
-                if log is not None:
+                if log is not None and rank == 0:
                     log(metrics)
                 sums, running = MetricSums(), []
                 if valid.loss < best:
                     best = valid.loss
-                    save_atomic({"model": model.state_dict(), "step": step,
-                                 "valid": valid.to_dict()}, best_path)
+                    if rank == 0:
+                        save_atomic({"model": model.state_dict(), "step": step,
+                                     "valid": valid.to_dict()}, best_path)
                 checkpoint()
             if out_of_time:
                 break

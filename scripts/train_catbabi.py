@@ -8,9 +8,10 @@ Example::
 Trains in QA mode (``--mode lm`` for LM mode) on the endless training stream (batch 32, BPTT 200,
 Adam 1e-3: the paper's run), validates every ``--eval-every`` steps on the fixed validation
 order, keeps ``RUN_DIR/last.pt`` (resumable: run the same command again) and ``RUN_DIR/best.pt``,
-logs to ``RUN_DIR/progress.csv`` and TensorBoard, and at the end evaluates the best model on the
-test stream at batch size 1 from a zero state, writing ``RUN_DIR/test.json`` (overall and
-per-task accuracy and perplexity).
+logs to ``RUN_DIR/progress.csv`` and TensorBoard, and at the end evaluates the best model on
+the test stream at batch size 1 from a zero state, writing ``RUN_DIR/test.json`` (overall and
+per-task accuracy and perplexity). ``torchrun --nproc_per_node N scripts/train_catbabi.py ...``
+trains data-parallel (DDP), the global ``--batch-size`` split over the processes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 
 import torch
 
+from agents.distributed import init_from_env, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel, LSTMModel
@@ -54,6 +56,8 @@ def main(argv=None) -> dict:
         if args.threads < 1:
             p.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    device = init_from_env(args.device)  # joins the process group under torchrun
+    rank, world = rank_and_world()
     torch.manual_seed(args.seed)
     stories = {split: load_split(split, args.data_dir) for split in ("train", "valid", "test")}
     vocab = Vocabulary.from_stories(*stories.values())
@@ -66,20 +70,28 @@ def main(argv=None) -> dict:
     config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                          steps=args.steps, eval_every=args.eval_every, seed=args.seed)
     os.makedirs(args.run_dir, exist_ok=True)
-    with open(os.path.join(args.run_dir, "config.json"), "w") as f:
-        json.dump({"args": vars(args), "train": config.__dict__,
-                   "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
-    log = RunLogger(args.run_dir)
+    log = None
+    if rank == 0:
+        with open(os.path.join(args.run_dir, "config.json"), "w") as f:
+            json.dump({"args": vars(args), "train": config.__dict__, "processes": world,
+                       "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
+        log = RunLogger(args.run_dir)
 
     try:
-        train(model, data["train"], data["valid"], config, args.run_dir, device=args.device,
+        train(model, data["train"], data["valid"], config, args.run_dir, device=device,
               max_seconds=None if args.minutes is None else args.minutes * 60,
               progress=not args.no_progress, log=log)
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted; {args.run_dir}/last.pt is resumable") from None
-    best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=args.device)
+    finally:
+        if log is not None:
+            log.close()
+    if rank != 0:  # the test evaluation runs once, in process 0
+        shutdown()
+        return {}
+    best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])
-    test = evaluate(model, data["test"], batch_size=1, bptt=args.bptt, device=args.device)
+    test = evaluate(model, data["test"], batch_size=1, bptt=args.bptt, device=device)
     result = {"best_step": best["step"], "valid": best["valid"], "test": test.to_dict()}
     with open(os.path.join(args.run_dir, "test.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -89,6 +101,7 @@ def main(argv=None) -> dict:
         for task, m in sorted(test.per_task.items()):
             print(f"task {task:>2}: accuracy {m['accuracy']:.4f}  perplexity "
                   f"{m['perplexity']:.3f}")
+    shutdown()
     return result
 
 

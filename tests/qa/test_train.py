@@ -148,6 +148,15 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
                              timeout=600, cwd=root)
         assert out.returncode == 0, out.stderr[-2000:]
         assert png.read_bytes()[:4] == b"\x89PNG"
+    if model == "fwm":  # the same script under torchrun, two processes (gloo)
+        ddp_dir = tmp_path / "ddp"
+        out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              "--nproc_per_node", "2"] + cmd[1:] + ["--run-dir", str(ddp_dir),
+                                                                    "--threads", "1"],
+                             capture_output=True, text=True, timeout=600, cwd=root)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads((ddp_dir / "config.json").read_text())["processes"] == 2
+        assert out.stdout.count("test accuracy") == 1
     if model == "lstm":
         out = subprocess.run(plot + ["keys", str(run_dir), "--data-dir", str(tmp_path / "data")],
                              capture_output=True, text=True, timeout=600, cwd=root)

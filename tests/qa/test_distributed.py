@@ -1,0 +1,78 @@
+"""DDP under torchrun (gloo on CPU): two processes on half the rows each train exactly the
+model that one process trains on all rows, although the rows hold different numbers of
+answers (the loss is normalised by the global count)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from qa.train import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SETUP = """
+import numpy as np
+import torch
+from qa.data import EncodedStories, Story, Vocabulary
+from qa.models import FWMModel
+from qa.train import TrainConfig
+
+def setup():
+    rng = np.random.default_rng(0)
+    stories = []
+    for i in range(40):
+        n = int(rng.integers(1, 4))  # 1-3 questions: rows get different answer counts
+        words, answer = [], []
+        for _ in range(n):
+            who, where = ["mary", "john"][rng.integers(2)], ["garden", "hall"][rng.integers(2)]
+            words += [who, "went", "to", "the", where, ".", "where", "is", who, "?", where]
+            answer += [False] * 10 + [True]
+        stories.append(Story(1 + i % 3, tuple(words + ["<eos>"]), tuple(answer + [False])))
+    vocab = Vocabulary.from_stories(stories)
+    data = EncodedStories(stories, vocab)
+    torch.manual_seed(0)
+    model = FWMModel(len(vocab), 8, 8, 4).double()
+    config = TrainConfig(batch_size=4, bptt=7, steps=12, eval_every=6, valid_batch_size=2,
+                         lr=3e-3)
+    return model, data, config
+"""
+
+
+def test_two_processes_equal_one(tmp_path):
+    (tmp_path / "setup_qa.py").write_text(SETUP)
+    worker = tmp_path / "worker.py"
+    worker.write_text(textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(tmp_path)!r})
+        from setup_qa import setup
+        from agents.distributed import init_from_env, rank_and_world, shutdown
+        from qa.train import train
+        device = init_from_env("cpu")
+        assert rank_and_world()[1] == 2
+        model, data, config = setup()
+        train(model, data, data, config, {str(tmp_path / "ddp")!r}, device=device,
+              progress=False)
+        if rank_and_world()[0] == 0:
+            torch.save(model.state_dict(), {str(tmp_path / "ddp.pt")!r})
+        shutdown()
+        """))
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", "2", str(worker)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from setup_qa import setup
+    finally:
+        sys.path.remove(str(tmp_path))
+    model, data, config = setup()
+    train(model, data, data, config, tmp_path / "single", progress=False)
+    ddp = torch.load(tmp_path / "ddp.pt")
+    for name, p in model.state_dict().items():
+        torch.testing.assert_close(ddp[name], p, rtol=1e-9, atol=1e-11, msg=name)
+    last = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    assert len(last["state"]) == 2 and last["state"][0][0].shape == (2, 8)
