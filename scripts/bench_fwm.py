@@ -30,8 +30,8 @@ class TokenModel(nn.Module):
         self.cell = FWMCell(config)
         self.head = nn.Linear(config.hidden_size, vocab)
 
-    def forward(self, tokens, reference=False):
-        out, _ = self.cell(self.embed(tokens), reference=reference)
+    def forward(self, tokens, reference=False, read_mask=None):
+        out, _ = self.cell(self.embed(tokens), reference=reference, read_mask=read_mask)
         return self.head(out)
 
 
@@ -50,12 +50,12 @@ def timed(fn, repeats: int, device: str) -> float:
     return best
 
 
-def token_rates(model, tokens, device, repeats, reference=False):
+def token_rates(model, tokens, device, repeats, reference=False, read_mask=None):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
     def train_step():
-        logits = model(tokens[:-1], reference=reference)
+        logits = model(tokens[:-1], reference=reference, read_mask=read_mask)
         loss = loss_fn(logits.flatten(0, 1), tokens[1:].flatten())
         opt.zero_grad()
         loss.backward()
@@ -63,7 +63,7 @@ def token_rates(model, tokens, device, repeats, reference=False):
 
     def forward():
         with torch.no_grad():
-            model(tokens[:-1], reference=reference)
+            model(tokens[:-1], reference=reference, read_mask=read_mask)
 
     n = tokens[:-1].numel()
     return n / timed(train_step, repeats, device), n / timed(forward, repeats, device)
@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     peak = (torch.cuda.max_memory_allocated() / 2**30 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
     rows.append((f"catbAbI cell, fast path (B={args.batch}, T={args.bptt})", train, fwd,
+                 "tokens/s"))
+    # QA mode reads only at answers: 171,923 of the 4,408,706 training tokens (3.9%)
+    answers = torch.rand(args.bptt, args.batch, generator=torch.Generator().manual_seed(0)) < 0.039
+    train_qa, fwd_qa = token_rates(model, tokens, device, args.repeats,
+                                   read_mask=answers.to(device))
+    rows.append(("catbAbI cell, QA mode (reads at 3.9% of positions)", train_qa, fwd_qa,
                  "tokens/s"))
     model.cell.config.chunk_size = 50
     train_ck, _ = token_rates(model, tokens, device, args.repeats)

@@ -13,5 +13,5 @@ def test_bench_fwm_runs():
          "--reference-steps", "2", "--repeats", "1"],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    for row in ("fast path", "plain-loop reference", "agent cell", "peak"):
+    for row in ("fast path", "QA mode", "plain-loop reference", "agent cell", "peak"):
         assert row in result.stdout
