@@ -155,3 +155,16 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
         self.keys = header.split(",") if header else []
         self.separator, self.quotechar = ",", '"'
         self.file.seek(0, os.SEEK_END)
+
+
+class TqdmStream:
+    """A text stream that prints through ``tqdm.write``, so that SB3's stdout tables
+    (``HumanOutputFormat(TqdmStream())``) appear above a running progress bar instead of
+    breaking it."""
+
+    def write(self, text: str) -> int:
+        tqdm.write(text, end="")
+        return len(text)
+
+    def flush(self) -> None:
+        pass

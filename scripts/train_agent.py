@@ -28,13 +28,14 @@ import time
 
 import torch
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.logger import Logger, make_output_format
+from stable_baselines3.common.logger import HumanOutputFormat, Logger, make_output_format
 
 from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
 from agents.callbacks import (
     AppendingCSVOutputFormat,
     AtomicCheckpoint,
     HeldOutEvalCallback,
+    TqdmStream,
     WallClockLimit,
 )
 from agents.vec_env import make_metro_vec_env
@@ -90,7 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def make_logger(run_dir: str) -> Logger:
-    formats = [make_output_format("stdout", run_dir),
+    formats = [HumanOutputFormat(TqdmStream()),  # tables above the progress bar
                AppendingCSVOutputFormat(os.path.join(run_dir, "progress.csv")),
                make_output_format("tensorboard", os.path.join(run_dir, "tb"))]
     return Logger(folder=run_dir, output_formats=formats)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -349,3 +351,17 @@ def test_paper_preset_values():
     assert isinstance(opt, torch.optim.Adam) and opt.defaults["eps"] == 1e-4
     cfg = model.policy.core.config
     assert (cfg.hidden_size, cfg.d_fwm, cfg.beta_bias, cfg.update_scale) == (32, 16, 1.0, 1 / 16)
+
+
+def test_sb3_tables_print_through_tqdm(capsys):
+    from stable_baselines3.common.logger import HumanOutputFormat
+    from tqdm.auto import tqdm
+
+    from agents.callbacks import TqdmStream
+
+    with tqdm(total=3, file=sys.stderr) as bar:
+        HumanOutputFormat(TqdmStream()).write({"eval/test_reward": 51.5},
+                                              {"eval/test_reward": None})
+        bar.update(1)
+    out = capsys.readouterr().out
+    assert "test_reward" in out and "51.5" in out
