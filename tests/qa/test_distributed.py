@@ -2,17 +2,10 @@
 model that one process trains on all rows, although the rows hold different numbers of
 answers (the loss is normalised by the global count)."""
 
-import os
-import pathlib
-import subprocess
-import sys
-import textwrap
-
 import torch
 
 from qa.train import train
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SETUP = """
 import numpy as np
 import torch
@@ -41,37 +34,10 @@ def setup():
 """
 
 
-def test_two_processes_equal_one(tmp_path):
-    (tmp_path / "setup_qa.py").write_text(SETUP)
-    worker = tmp_path / "worker.py"
-    worker.write_text(textwrap.dedent(f"""
-        import sys, torch
-        sys.path.insert(0, {str(tmp_path)!r})
-        from setup_qa import setup
-        from agents.distributed import init_from_env, rank_and_world, shutdown
-        from qa.train import train
-        device = init_from_env("cpu")
-        assert rank_and_world()[1] == 2
-        model, data, config = setup()
-        train(model, data, data, config, {str(tmp_path / "ddp")!r}, device=device,
-              progress=False)
-        if rank_and_world()[0] == 0:
-            torch.save(model.state_dict(), {str(tmp_path / "ddp.pt")!r})
-        shutdown()
-        """))
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                             "--nproc_per_node", "2", str(worker)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    sys.path.insert(0, str(tmp_path))
-    try:
-        from setup_qa import setup
-    finally:
-        sys.path.remove(str(tmp_path))
+def test_two_processes_equal_one(tmp_path, train_two_processes):
+    ddp, setup = train_two_processes(SETUP, "qa.train")
     model, data, config = setup()
     train(model, data, data, config, tmp_path / "single", progress=False)
-    ddp = torch.load(tmp_path / "ddp.pt")
     for name, p in model.state_dict().items():
         torch.testing.assert_close(ddp[name], p, rtol=1e-9, atol=1e-11, msg=name)
     last = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)

@@ -1,0 +1,52 @@
+"""Shared test helpers."""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def train_two_processes(tmp_path):
+    """``run(setup_source, trainer)``: ``setup_source`` defines ``setup() -> (model, data,
+    config)``; the model is trained with ``<trainer>.train(model, data, data, config, ...)`` by
+    two gloo processes under torchrun (run directory ``tmp_path / "ddp"``). Returns process 0's
+    final state dict and the ``setup`` function, for a one-process run to compare with."""
+
+    def run(setup_source: str, trainer: str):
+        (tmp_path / "setup_case.py").write_text(setup_source)
+        worker = tmp_path / "worker.py"
+        worker.write_text(textwrap.dedent(f"""
+            import sys, torch
+            sys.path.insert(0, {str(tmp_path)!r})
+            from setup_case import setup
+            from agents.distributed import init_from_env, rank_and_world, shutdown
+            from {trainer} import train
+            device = init_from_env("cpu")
+            assert rank_and_world()[1] == 2
+            model, data, config = setup()
+            train(model, data, data, config, {str(tmp_path / "ddp")!r}, device=device,
+                  progress=False)
+            if rank_and_world()[0] == 0:
+                torch.save(model.state_dict(), {str(tmp_path / "ddp.pt")!r})
+            shutdown()
+            """))
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                 "--nproc_per_node", "2", str(worker)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        spec = importlib.util.spec_from_file_location("setup_case", tmp_path / "setup_case.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        import torch
+
+        return torch.load(tmp_path / "ddp.pt"), module.setup
+
+    return run
