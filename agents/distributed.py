@@ -35,6 +35,29 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+def local_slice(batch_size: int) -> slice:
+    """This process's share ``[r B/W, (r+1) B/W)`` of a global batch of ``batch_size`` B.
+
+    Raises:
+        ValueError: B is not divisible by the number of processes W.
+    """
+    rank, world = rank_and_world()
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} must be divisible by the {world} processes")
+    share = batch_size // world
+    return slice(rank * share, (rank + 1) * share)
+
+
+def wrap(model: torch.nn.Module, device, find_unused_parameters: bool = False):
+    """``model`` in DistributedDataParallel inside a process group, else ``model`` itself."""
+    if rank_and_world()[1] == 1:
+        return model
+    cuda = str(device).startswith("cuda")
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[torch.device(device).index] if cuda else None,
+        find_unused_parameters=find_unused_parameters)
+
+
 def gather(obj) -> list:
     """Every process's ``obj`` (picklable), in rank order, on every process."""
     rank, world = rank_and_world()

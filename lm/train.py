@@ -30,9 +30,11 @@ from agents.distributed import (
     any_process,
     barrier,
     gather,
+    local_slice,
     rank_and_world,
     rng_states,
     set_rng_states,
+    wrap,
 )
 from lm.data import batchify, get_batch, sample_seq_len
 from agents.regularization import activation_regularization, temporal_activation_regularization
@@ -199,15 +201,12 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     ``last.pt`` holds every process's carried state and random-number state.
     """
     rank, world = rank_and_world()
-    if config.batch_size % world:
-        raise ValueError(f"TrainConfig.batch_size {config.batch_size} must be divisible by "
-                         f"the {world} processes")
-    local_batch = config.batch_size // world
+    columns = local_slice(config.batch_size)
+    local_batch = columns.stop - columns.start
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
     model.to(device)
-    columns = slice(rank * local_batch, (rank + 1) * local_batch)
     source = batchify(train_data, config.batch_size)[:, columns].to(device)  # (N / B, B / W)
     torch.manual_seed(config.seed + rank)  # each process its own dropout masks
     rng = np.random.default_rng(config.seed)  # the same BPTT lengths in every process
@@ -242,11 +241,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
 
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[torch.device(device).index] if str(device).startswith("cuda")
-            else None)
+    net = wrap(model, device)
 
     def checkpoint():
         states = gather(model.map_state(state, torch.Tensor.cpu))

@@ -24,9 +24,11 @@ from agents.distributed import (
     any_process,
     barrier,
     gather,
+    local_slice,
     rank_and_world,
     rng_states,
     set_rng_states,
+    wrap,
 )
 from qa.data import TASKS, Batch, EncodedStories, eval_segments, train_stream
 
@@ -168,11 +170,8 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     normalised by the global count so that the gradient is the single-process one. Training
     accuracy is then that of process 0's rows. Process 0 alone logs and writes checkpoints."""
     rank, world = rank_and_world()
-    if config.batch_size % world:
-        raise ValueError(f"TrainConfig.batch_size {config.batch_size} must be divisible by "
-                         f"the {world} processes")
-    local_batch = config.batch_size // world
-    rows = slice(rank * local_batch, (rank + 1) * local_batch)
+    rows = local_slice(config.batch_size)
+    local_batch = rows.stop - rows.start
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
@@ -201,13 +200,9 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     for _ in range(step):  # fast-forward to where the checkpoint left off
         next(stream)
 
-    net = model
-    if world > 1:
-        # find_unused_parameters: a process whose rows hold no answer in a segment reads
-        # nothing in QA mode, so its read projections get no gradient in that step
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[torch.device(device).index] if str(device).startswith("cuda")
-            else None, find_unused_parameters=True)
+    # find_unused_parameters: a process whose rows hold no answer in a segment reads nothing
+    # in QA mode, so its read projections get no gradient in that step
+    net = wrap(model, device, find_unused_parameters=True)
 
     def checkpoint():
         states = gather(tuple(s.cpu() for s in state))
