@@ -122,3 +122,27 @@ def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
     with pytest.raises(ValueError, match="different settings"):
         train(fresh(), data, data, TrainConfig(**{**config.__dict__, "lr": 1.0}),
               tmp_path / "b", progress=False)
+
+
+def test_averaged_weights_swaps_in_asgd_averages_and_restores():
+    from lm.train import averaged_weights
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.ASGD(model.parameters(), lr=0.1, t0=0, lambd=0.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(4, 3)).square().sum().backward()
+        opt.step()
+    current = [p.detach().clone() for p in model.parameters()]
+    with averaged_weights(model, opt):
+        for p, b, c in zip(model.parameters(), before, current):
+            torch.testing.assert_close(p, opt.state[p]["ax"])
+            assert not torch.allclose(p, c) and not torch.allclose(p, b)
+    for p, c in zip(model.parameters(), current):
+        torch.testing.assert_close(p, c, rtol=0, atol=0)
+    adam = torch.optim.Adam(model.parameters())
+    with averaged_weights(model, adam):  # no averages: nothing changes
+        for p, c in zip(model.parameters(), current):
+            assert torch.equal(p, c)
