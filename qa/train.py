@@ -157,12 +157,13 @@ class TrainConfig:
 
 def train(model, train_data: EncodedStories, valid_data: EncodedStories, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
-          progress: bool = True, log=None) -> dict:
+          progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
     """Train ``model`` on the endless training stream, validating every ``config.eval_every``
     steps; keeps ``run_dir/last.pt`` (resumable: model, optimizer, step, carried state) and
     ``run_dir/best.pt`` (lowest validation answer loss). An existing ``last.pt`` is resumed and
     the stream is fast-forwarded to its step, so a resumed run continues the same sequence of
-    batches. Returns the last validation metrics as a dict.
+    batches. ``vocabulary`` (:meth:`qa.data.Vocabulary.fingerprint`) is stored and must match
+    on resume. Returns the last validation metrics as a dict.
 
     Under ``torchrun`` (see :mod:`agents.distributed`) the model is wrapped in
     DistributedDataParallel and process r trains rows ``[r B/W, (r+1) B/W)`` of the same
@@ -188,6 +189,9 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         if changed:
             raise ValueError(f"{last_path}: cannot resume with different settings "
                              f"(checkpoint, now): {changed}")
+        if ckpt.get("vocabulary") != vocabulary:
+            raise ValueError(f"{last_path} was trained on vocabulary {ckpt.get('vocabulary')}, "
+                             f"not {vocabulary}")
         if len(ckpt["state"]) != world:
             raise ValueError(f"{last_path} was written by {len(ckpt['state'])} processes; "
                              f"resume it with as many, not {world}")
@@ -210,6 +214,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         if rank == 0:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "step": step, "best": best, "state": states, "rng": rngs,
+                         "vocabulary": vocabulary,
                          "config": dataclasses.asdict(config)}, last_path)
         barrier()
 

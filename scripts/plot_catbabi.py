@@ -51,6 +51,8 @@ def main(argv=None) -> None:
     keys.add_argument("--question", type=int, default=1, help="1 = the story's first question")
     keys.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     keys.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
+    keys.add_argument("--no-verify", action="store_true",
+                      help="skip the SHA-256 check of the bAbI files (for your own files)")
     keys.add_argument("--out", default="catbabi_keys.png")
     args = p.parse_args(argv)
     try:
@@ -72,7 +74,8 @@ def plot_keys(args) -> None:
     config = json.loads(run_file(args.run, "config.json").read_text())["args"]
     if config.get("model", "fwm") != "fwm":
         raise ValueError(f"{args.run} is a {config['model']} run; only the FWM has keys")
-    stories = {s: load_split(s, args.data_dir) for s in ("train", "valid", "test")}
+    stories = {s: load_split(s, args.data_dir, verify=not args.no_verify)
+               for s in ("train", "valid", "test")}
     vocab = Vocabulary.from_stories(*stories.values())
     model = FWMModel(len(vocab), n_reads=config["n_reads"],
                      key_mode="concat" if config["concat_keys"] else "outer")

@@ -51,6 +51,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the SHA-256 check of the bAbI files (for your own files)")
     args = p.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
@@ -59,7 +61,11 @@ def main(argv=None) -> dict:
     device = init_from_env(args.device)  # joins the process group under torchrun
     rank, world = rank_and_world()
     torch.manual_seed(args.seed)
-    stories = {split: load_split(split, args.data_dir) for split in ("train", "valid", "test")}
+    try:
+        stories = {split: load_split(split, args.data_dir, verify=not args.no_verify)
+                   for split in ("train", "valid", "test")}
+    except (FileNotFoundError, ValueError) as err:
+        p.error(str(err))
     vocab = Vocabulary.from_stories(*stories.values())
     data = {split: EncodedStories(s, vocab) for split, s in stories.items()}
     if args.model == "fwm":
@@ -80,7 +86,7 @@ def main(argv=None) -> dict:
     try:
         train(model, data["train"], data["valid"], config, args.run_dir, device=device,
               max_seconds=None if args.minutes is None else args.minutes * 60,
-              progress=not args.no_progress, log=log)
+              progress=not args.no_progress, log=log, vocabulary=vocab.fingerprint())
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted; {args.run_dir}/last.pt is resumable") from None
     finally:

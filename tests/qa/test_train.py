@@ -79,6 +79,10 @@ def test_train_resume_continues_identically(tmp_path):
     for p, q in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     assert (tmp_path / "b" / "best.pt").exists()
+    with pytest.raises(ValueError, match="trained on vocabulary None, not abc"):
+        train(FWMModel(len(vocab), 8, 8, 4), data, data,
+              TrainConfig(batch_size=2, bptt=5, steps=9, eval_every=3, valid_batch_size=2),
+              tmp_path / "b", progress=False, vocabulary="abc")
     with pytest.raises(ValueError, match="cannot resume with different settings"):
         model = FWMModel(len(vocab), 8, 8, 4)
         train(model, data, data, TrainConfig(batch_size=3, bptt=5, steps=9, eval_every=3),
@@ -130,9 +134,11 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
     cmd = [sys.executable, str(root / "scripts" / "train_catbabi.py"), "--data-dir",
            str(tmp_path / "data"), "--run-dir", str(run_dir), "--steps", "4", "--eval-every",
            "2", "--bptt", "10", "--batch-size", "2", "--no-progress", "--per-task",
-           "--model", model]
+           "--model", model, "--no-verify"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stderr[-2000:]
+    bad = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=600, cwd=root)
+    assert bad.returncode == 2 and "differs from the official" in bad.stderr
     result = json.loads((run_dir / "test.json").read_text())
     assert result["test"]["answers"] == 20 * 2 and set(result["test"]["per_task"]) == {
         str(t) for t in range(1, 21)}
@@ -141,7 +147,8 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
     plot = [sys.executable, str(root / "scripts" / "plot_catbabi.py")]
     whats = [["curves", str(run_dir)], ["tasks", str(run_dir)]]
     if model == "fwm":
-        whats.append(["keys", str(run_dir), "--task", "3", "--data-dir", str(tmp_path / "data")])
+        whats.append(["keys", str(run_dir), "--task", "3", "--data-dir", str(tmp_path / "data"),
+                      "--no-verify"])
     for what in whats:
         png = tmp_path / f"{what[0]}.png"
         out = subprocess.run(plot + what + ["--out", str(png)], capture_output=True, text=True,
@@ -158,7 +165,8 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
         assert json.loads((ddp_dir / "config.json").read_text())["processes"] == 2
         assert out.stdout.count("test accuracy") == 1
     if model == "lstm":
-        out = subprocess.run(plot + ["keys", str(run_dir), "--data-dir", str(tmp_path / "data")],
+        out = subprocess.run(plot + ["keys", str(run_dir), "--data-dir", str(tmp_path / "data"),
+                                     "--no-verify"],
                              capture_output=True, text=True, timeout=600, cwd=root)
         assert out.returncode == 2 and "only the FWM has keys" in out.stderr
 
