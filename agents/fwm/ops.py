@@ -13,7 +13,11 @@ Shapes: T time, B batch, d = d_FWM, dk = d * d (tensor-product keys, the paper) 
   first read ``q1^T F_{t-1}``; the first read of the updated memory then follows without another
   pass over F, by the rank-1 identity ``q1^T F_t = (q1^T F_{t-1} + c (q1 . k) u) / m``;
 * the norm of F is carried as a scalar, ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2``
-  for ``G = F + c k u^T`` (REFERENCE.md), so the clip of eq. (4) never needs a pass over F;
+  for ``G = F + c k u^T`` (REFERENCE.md), so the clip of eq. (4) never needs a pass over F to
+  find its factor; and F itself is carried as ``a G`` with a per-sample scalar ``a``, so the
+  clip only rescales ``a`` and a step makes two passes over the memory (one batched read, one
+  rank-1 update) instead of three; ``a`` is folded into G every :data:`FOLD` steps, which
+  bounds how small it can get in float32;
 * only the rows that need reads (``read_mask``) do the chained reads 2..N_r;
 * padding is ``beta = 0`` (the state is left exactly as it was; no blending of whole states);
 * per-step views are made once (``unbind``), so the backward of step t never touches the other
@@ -33,6 +37,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from agents.fwm.naive import make_key
+
+#: Steps between the folds of the scalar multiplier into the memory (see ``run`` below).
+FOLD = 8
 
 
 def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
@@ -81,6 +88,10 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         return state.new_zeros(batch, d)
 
     def run(fw: torch.Tensor, norm_sq: torch.Tensor, t0: int, t1: int):
+        # The memory is carried as F = a G with a per-sample scalar a, so the clip of eq. (4)
+        # only rescales a: the step costs one read pass and one rank-1 update pass over G, and
+        # G absorbs a (one more pass) only every FOLD steps, which bounds how small a gets.
+        scale = state.new_ones(batch)  # a, (B,)
         outs = []
         for t in range(t0, t1):
             if reset_rows[t] is not None:  # episode start: F_t-1 := 0 in those rows
@@ -88,7 +99,7 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
                 keep = keep.index_fill(0, reset_rows[t], 0.0)
                 fw = fw * keep[:, None, None]
                 norm_sq = norm_sq * keep
-            both = torch.bmm(key_q1[t], fw)  # (B, 2, d): k^T F and q1^T F, one pass
+            both = torch.bmm(key_q1[t], fw) * scale[:, None, None]  # (B, 2, d): k^T F, q1^T F
             v_old, q1_f = both[:, 0], both[:, 1]  # (B, d) each
             u = v[t] - v_old  # (B, d)
             c = coef[t]  # (B,)
@@ -97,9 +108,12 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
             # a step that does not write (beta = 0: padding) leaves F exactly as it was, even
             # when rounding puts its norm a hair above 1
             inv_m = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
-            fw = torch.baddbmm(fw, (c[:, None] * key[t]).unsqueeze(2), u.unsqueeze(1))  # eq. (3)
-            fw = fw * inv_m[:, None, None]  # eq. (4)
+            # eq. (3) on G: F + c k u^T = a (G + (c / a) k u^T)
+            fw = torch.baddbmm(fw, ((c / scale)[:, None] * key[t]).unsqueeze(2), u.unsqueeze(1))
+            scale = scale * inv_m  # eq. (4)
             norm_sq = g_sq * inv_m.square()
+            if (t + 1) % FOLD == 0:
+                fw, scale = fw * scale[:, None, None], torch.ones_like(scale)
             rows = read_rows[t]
             if rows is not None and rows.numel() == 0:
                 outs.append(zeros_bd())
@@ -108,17 +122,20 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
             n = (q1_f + (c * q1_key[t])[:, None] * u) * inv_m[:, None]  # (B, d)
             n = F.layer_norm(n, (d,), eps=eps)
             if n_reads > 1:
-                sub_f = fw if rows is None else fw.index_select(0, rows)  # (b, dk, d)
+                sub_g = fw if rows is None else fw.index_select(0, rows)  # (b, dk, d)
+                sub_a = scale if rows is None else scale.index_select(0, rows)  # (b,)
                 n_sub = n if rows is None else n.index_select(0, rows)  # (b, d)
                 e_sub = e[t] if rows is None else e[t].index_select(0, rows)  # (b, N_r, d)
                 for i in range(1, n_reads):  # eq. (7), i >= 2: chained reads
                     query = make_key(n_sub, e_sub[:, i], key_mode)  # (b, dk)
-                    n_sub = torch.bmm(query.unsqueeze(1), sub_f).squeeze(1)  # (b, d)
+                    n_sub = torch.bmm(query.unsqueeze(1), sub_g).squeeze(1) * sub_a[:, None]
                     n_sub = F.layer_norm(n_sub, (d,), eps=eps)
                 n = n_sub if rows is None else zeros_bd().index_copy(0, rows, n_sub)
             elif rows is not None:
                 n = zeros_bd().index_copy(0, rows, n.index_select(0, rows))
             outs.append(n)
+        if t1 % FOLD:  # F = a G at the end (a = 1 right after a fold)
+            fw = fw * scale[:, None, None]
         return torch.stack(outs), fw, norm_sq
 
     norm_sq = state.square().sum((1, 2))  # (B,): the only full pass for the norm, once per call

@@ -67,6 +67,7 @@ CASES = {
     "B3-T9-d4-R3": dict(T=9, B=3, d=4, n_reads=3),
     "B2-T7-d4-R3-concat": dict(T=7, B=2, d=4, n_reads=3, key_mode="concat"),
     "B3-T8-d3-R3-noclip": dict(T=8, B=3, d=3, n_reads=3, key_gain=0.2, state_norm=0.1),
+    "B2-T21-d3-R2": dict(T=21, B=2, d=3, n_reads=2),  # several folds of the scale (FOLD = 8)
 }
 
 
