@@ -163,7 +163,9 @@ class TqdmStream:
     breaking it."""
 
     def write(self, text: str) -> int:
-        tqdm.write(text, end="")
+        # nolock: no tqdm lock to be left held if Ctrl-C lands inside the write (one thread
+        # writes here)
+        tqdm.write(text, end="", nolock=True)
         return len(text)
 
     def flush(self) -> None:

@@ -90,8 +90,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def make_logger(run_dir: str) -> Logger:
-    formats = [HumanOutputFormat(TqdmStream()),  # tables above the progress bar
+def make_logger(run_dir: str, progress_bar: bool) -> Logger:
+    # with a progress bar, the stdout tables go through tqdm.write, above the bar
+    stdout = HumanOutputFormat(TqdmStream()) if progress_bar else make_output_format("stdout",
+                                                                                     run_dir)
+    formats = [stdout,
                AppendingCSVOutputFormat(os.path.join(run_dir, "progress.csv")),
                make_output_format("tensorboard", os.path.join(run_dir, "tb"))]
     return Logger(folder=run_dir, output_formats=formats)
@@ -142,7 +145,8 @@ def main(argv=None) -> dict:
             policy_kwargs["d_fwm"] = config["d_fwm"]
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
                              seed=config["seed"], device=args.device, **config["preset"])
-    model.set_logger(make_logger(run_dir))
+    model.set_logger(make_logger(run_dir, progress_bar=args.minutes is not None
+                                 and not args.no_progress))
     n_params = sum(p.numel() for p in model.policy.parameters())
     print(f"{config['core']}-{config['hidden']}: {n_params:,} parameters on {model.device}, "
           f"{torch.get_num_threads()} threads", flush=True)
