@@ -195,3 +195,26 @@ def test_qa_mode_reads_only_at_answers_without_changing_loss_or_gradients():
     # and the mask really is in use: reading nowhere changes the answer logits
     none_logits, _ = model(inputs, read_mask=torch.zeros_like(answer))
     assert not torch.allclose(none_logits[answer], logits[answer])
+
+
+def test_trainer_overfits_a_tiny_two_task_stream(tmp_path):
+    """Four stories of two tasks, each answer given in its own story: the trainer must fit
+    them to 100% answer accuracy on the same stream in seconds."""
+    from qa.train import TrainConfig, train
+
+    stories = []
+    for task, (who, where) in [(1, ("mary", "garden")), (1, ("john", "office")),
+                               (2, ("sandra", "kitchen")), (2, ("daniel", "hallway"))]:
+        words = [who, "went", "to", "the", where, ".", "where", "is", who, "?", where, "<eos>"]
+        stories.append(Story(task, tuple(words), tuple(i == 10 for i in range(12))))
+    vocab = Vocabulary.from_stories(stories)
+    data = EncodedStories(stories, vocab)
+    torch.manual_seed(0)
+    model = FWMModel(len(vocab), 16, 16, 4)
+    metrics = train(model, data, data, TrainConfig(batch_size=2, bptt=12, steps=150,
+                                                   eval_every=150, valid_batch_size=2,
+                                                   lr=1e-2),
+                    tmp_path, progress=False)
+    assert metrics["valid_accuracy"] == 1.0, metrics
+    per_task = evaluate(model, data, batch_size=1, bptt=12).per_task
+    assert set(per_task) == {1, 2} and all(m["accuracy"] == 1.0 for m in per_task.values())
