@@ -61,7 +61,10 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_agent.py"),
                              "--minutes", "10", "--run-dir", str(run_dir), *TINY],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell without job control starts background jobs with SIGINT
+                            # ignored, and a child would inherit that: give it the default back
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until a few updates are logged
         if (run_dir / "progress.csv").exists() and len(rows(run_dir)) >= 3:
