@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-steps", type=int, default=10,
                         help="sequence length for the (slow) plain-loop reference")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = args.device
     torch.manual_seed(0)
     vocab = 180
