@@ -282,8 +282,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     if config.max_tokens is not None:
         budget = min(budget, config.max_tokens)
     bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress or rank != 0,
-               unit="tok",
-               unit_scale=True, dynamic_ncols=True)
+               unit="tok", unit_scale=True, dynamic_ncols=True)
     start, running, row = time.monotonic(), [], {}
     start_tokens, step_seconds = tokens, 0.0  # throughput of this call, validation excluded
     model.train()
