@@ -8,6 +8,13 @@ import tempfile
 from collections.abc import Callable
 
 
+def torch_save_atomic(obj, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` through :func:`atomic_write`."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
     """Call ``write(tmp)`` on a temporary file in ``path``'s folder (created if needed), then
     rename it over ``path``; the temporary file is removed if ``write`` fails."""

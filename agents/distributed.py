@@ -68,6 +68,20 @@ def gather(obj) -> list:
     return out
 
 
+def this_process(entries: list, path) -> object:
+    """This process's entry of a per-process list saved in the checkpoint ``path`` (one entry
+    per process, see :func:`gather`).
+
+    Raises:
+        ValueError: the checkpoint was written by another number of processes.
+    """
+    rank, world = rank_and_world()
+    if len(entries) != world:
+        raise ValueError(f"{path} was written by {len(entries)} processes; resume it with as "
+                         f"many, not {world}")
+    return entries[rank]
+
+
 def any_process(flag: bool) -> bool:
     """True on every process if ``flag`` is True on any (for decisions that must agree, such
     as a wall-clock stop)."""

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import atomic_write
+from agents.atomic import torch_save_atomic
 from agents.distributed import (
     any_process,
     barrier,
@@ -34,6 +34,7 @@ from agents.distributed import (
     rank_and_world,
     rng_states,
     set_rng_states,
+    this_process,
     wrap,
 )
 from lm.data import batchify, get_batch, sample_seq_len
@@ -176,9 +177,6 @@ def _make_optimizer(kind: str, model, config: TrainConfig):
                             weight_decay=config.weight_decay)
 
 
-def save_atomic(obj, path: str | os.PathLike) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
-
 
 def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
@@ -228,14 +226,11 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         if changed:
             raise ValueError(f"{last_path}: cannot resume with different settings "
                              f"(checkpoint, now): {changed}")
-        if len(ckpt["state"]) != world:
-            raise ValueError(f"{last_path} was written by {len(ckpt['state'])} processes; "
-                             f"resume it with as many, not {world}")
+        state = model.detach_state(this_process(ckpt["state"], last_path))
         model.load_state_dict(ckpt["model"])
         kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (
             "optimizer_kind", "epoch", "position", "batches", "tokens", "best"))
-        state = model.detach_state(ckpt["state"][rank])
-        set_rng_states(ckpt["torch_rng"][rank], device)
+        set_rng_states(this_process(ckpt["torch_rng"], last_path), device)
         rng.bit_generator.state = ckpt["numpy_rng"]
     optimizer = _make_optimizer(kind, model, config)
     if ckpt is not None:
@@ -247,7 +242,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         states = gather(model.map_state(state, torch.Tensor.cpu))
         rngs = gather(rng_states(device))
         if rank == 0:
-            save_atomic({"model": model.state_dict(), "model_config": model_config,
+            torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
                          "vocabulary": vocabulary, "optimizer": optimizer.state_dict(),
                          "optimizer_kind": kind, "epoch": epoch, "position": position,
                          "batches": batches, "tokens": tokens, "best": best, "state": states,
@@ -263,7 +258,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
             if loss < best:
                 best = loss
             if loss == best and rank == 0:
-                save_atomic({"model": model.state_dict(), "model_config": model_config,
+                torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
                              "epoch": epoch, "batches": batches, "tokens": tokens,
                              "valid_loss": loss}, best_path)
         row = {"step": batches, "epoch": epoch, "tokens": tokens,

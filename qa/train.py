@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import atomic_write
+from agents.atomic import torch_save_atomic
 from agents.distributed import (
     any_process,
     barrier,
@@ -28,6 +28,7 @@ from agents.distributed import (
     rank_and_world,
     rng_states,
     set_rng_states,
+    this_process,
     wrap,
 )
 from qa.data import TASKS, Batch, EncodedStories, eval_segments, train_stream
@@ -127,10 +128,6 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     return sums.result()
 
 
-def save_atomic(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
-
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -192,13 +189,11 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         if ckpt.get("vocabulary") != vocabulary:
             raise ValueError(f"{last_path} was trained on vocabulary {ckpt.get('vocabulary')}, "
                              f"not {vocabulary}")
-        if len(ckpt["state"]) != world:
-            raise ValueError(f"{last_path} was written by {len(ckpt['state'])} processes; "
-                             f"resume it with as many, not {world}")
+        saved_state = this_process(ckpt["state"], last_path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        step, best, state = ckpt["step"], ckpt["best"], type(state)(*ckpt["state"][rank])
-        set_rng_states(ckpt["rng"][rank], device)
+        step, best, state = ckpt["step"], ckpt["best"], type(state)(*saved_state)
+        set_rng_states(this_process(ckpt["rng"], last_path), device)
     state = type(state)(*(s.to(device) for s in state))
     stream = train_stream(train_data, config.batch_size, config.bptt, config.seed)
     for _ in range(step):  # fast-forward to where the checkpoint left off
@@ -212,7 +207,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         states = gather(tuple(s.cpu() for s in state))
         rngs = gather(rng_states(device))
         if rank == 0:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            torch_save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "step": step, "best": best, "state": states, "rng": rngs,
                          "vocabulary": vocabulary,
                          "config": dataclasses.asdict(config)}, last_path)
@@ -234,9 +229,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
             loss, nll, correct, task, state = segment_loss(
                 net, local, state, config.mode, device,
                 denominator=count / world if count else None)
-            state = _detach(state)
-            if not count:
-                loss = None
+            state = _detach(state)  # no positions anywhere: no local ones either, loss None
             if loss is not None:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss at step {step}; the last good "
@@ -270,7 +263,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
                 if valid.loss < best:
                     best = valid.loss
                     if rank == 0:
-                        save_atomic({"model": model.state_dict(), "step": step,
+                        torch_save_atomic({"model": model.state_dict(), "step": step,
                                      "valid": valid.to_dict()}, best_path)
                 checkpoint()
             if out_of_time:

@@ -145,8 +145,8 @@ def main(argv=None) -> dict:
             policy_kwargs["d_fwm"] = config["d_fwm"]
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
                              seed=config["seed"], device=args.device, **config["preset"])
-    model.set_logger(make_logger(run_dir, progress_bar=args.minutes is not None
-                                 and not args.no_progress))
+    wall_clock_bar = args.minutes is not None and not args.no_progress
+    model.set_logger(make_logger(run_dir, progress_bar=wall_clock_bar))
     n_params = sum(p.numel() for p in model.policy.parameters())
     print(f"{config['core']}-{config['hidden']}: {n_params:,} parameters on {model.device}, "
           f"{torch.get_num_threads()} threads", flush=True)
@@ -154,7 +154,7 @@ def main(argv=None) -> dict:
     evaluator = HeldOutEvalCallback(eval_envs, eval_every=args.eval_every, verbose=1)
     callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)]
     if args.minutes is not None:
-        callbacks.append(WallClockLimit(args.minutes * 60, progress=not args.no_progress))
+        callbacks.append(WallClockLimit(args.minutes * 60, progress=wall_clock_bar))
     budget = args.timesteps if args.timesteps is not None else 10**15
     start, start_steps = time.monotonic(), model.num_timesteps
     interrupted = False
