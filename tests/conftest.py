@@ -1,5 +1,6 @@
 """Shared test helpers."""
 
+import importlib
 import importlib.util
 import os
 import pathlib
@@ -13,11 +14,26 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
+def run_script():
+    """``run(script, *args, expect=0)``: run ``scripts/<script>`` in a fresh interpreter from
+    the repository root and check its exit status; returns the completed process."""
+
+    def run(script, *args, expect=0):
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script),
+                                 *map(str, args)], capture_output=True, text=True, timeout=600,
+                                cwd=ROOT)
+        assert result.returncode == expect, result.stderr[-3000:]
+        return result
+
+    return run
+
+
+@pytest.fixture
 def train_two_processes(tmp_path):
     """``run(setup_source, trainer)``: ``setup_source`` defines ``setup() -> (model, data,
     config)``; the model is trained with ``<trainer>.train(model, data, data, config, ...)`` by
-    two gloo processes under torchrun (run directory ``tmp_path / "ddp"``). Returns process 0's
-    final state dict and the ``setup`` function, for a one-process run to compare with."""
+    two gloo processes under torchrun (run directory ``tmp_path / "ddp"``) and by one process,
+    and the two final models must be equal (1e-9). Returns the ``setup`` function."""
 
     def run(setup_source: str, trainer: str):
         (tmp_path / "setup_case.py").write_text(setup_source)
@@ -52,6 +68,12 @@ def train_two_processes(tmp_path):
         spec.loader.exec_module(module)
         import torch
 
-        return torch.load(tmp_path / "ddp.pt"), module.setup
+        model, data, config = module.setup()
+        importlib.import_module(trainer).train(model, data, data, config, tmp_path / "single",
+                                               progress=False)
+        ddp = torch.load(tmp_path / "ddp.pt")
+        for name, p in model.state_dict().items():
+            torch.testing.assert_close(ddp[name], p, rtol=1e-9, atol=1e-11, msg=name)
+        return module.setup
 
     return run

@@ -15,22 +15,15 @@ TINY = ["--n-envs", "4", "--eval-every", "2", "--eval-envs", "8", "--log-every",
         "--no-progress"]
 
 
-def run(script, *args, expect=0):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *map(str, args)],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert result.returncode == expect, result.stderr[-3000:]
-    return result
-
-
 def rows(run_dir):
     with open(run_dir / "progress.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
-def test_train_resume_and_plot(tmp_path):
+def test_train_resume_and_plot(tmp_path, run_script):
     run_dir = tmp_path / "fwm"
-    run("train_agent.py", "--core", "fwm", "--timesteps", 4 * 30 * 3, "--run-dir", run_dir,
-        *TINY)
+    run_script("train_agent.py", "--core", "fwm", "--timesteps", 4 * 30 * 3, "--run-dir",
+               run_dir, *TINY)
     final = json.loads((run_dir / "final.json").read_text())
     assert final["timesteps"] == 360 and final["updates"] == 3
     assert 0 < final["test_reward"] < 200 and (run_dir / "model.zip").exists()
@@ -38,26 +31,26 @@ def test_train_resume_and_plot(tmp_path):
         assert (run_dir / png).read_bytes()[:4] == b"\x89PNG"
     first = rows(run_dir)
     # resume: the curve continues (more rows, timesteps keep growing from where they were)
-    run("train_agent.py", "--resume", run_dir, "--timesteps", 240, "--no-plots", *TINY[2:])
+    run_script("train_agent.py", "--resume", run_dir, "--timesteps", 240, "--no-plots", *TINY[2:])
     after = rows(run_dir)
     steps = [int(r["time/total_timesteps"]) for r in after if r["time/total_timesteps"]]
     assert len(after) > len(first) and steps == sorted(steps) and max(steps) == 600
     assert json.loads((run_dir / "final.json").read_text())["updates"] == 5
     # a second fresh run into the same folder is refused
-    err = run("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=1)
+    err = run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=1)
     assert "use --resume" in err.stderr and "--overwrite" in err.stderr
-    run("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, "--overwrite", "--no-plots",
-        *TINY)
+    run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, "--overwrite",
+               "--no-plots", *TINY)
     assert len(rows(run_dir)) < len(after)  # a fresh log
     lstm_dir = tmp_path / "lstm"
-    run("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
-        lstm_dir, "--no-plots", *TINY)
+    run_script("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
+               lstm_dir, "--no-plots", *TINY)
     png = tmp_path / "fig5.png"
-    out = run("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
+    out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
 
 
-def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_agent.py"),
                              "--minutes", "10", "--run-dir", str(run_dir), *TINY],
@@ -75,16 +68,16 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     assert (run_dir / "model.zip").exists()
-    result = run("train_agent.py", "--resume", run_dir, "--timesteps", 120, "--no-plots",
-                 *TINY[2:])
+    result = run_script("train_agent.py", "--resume", run_dir, "--timesteps", 120, "--no-plots",
+                        *TINY[2:])
     assert "resumed" in result.stdout
 
 
-def test_compare_recurrent_ppo(tmp_path):
+def test_compare_recurrent_ppo(tmp_path, run_script):
     pytest.importorskip("sb3_contrib", reason="sb3-contrib is a dev dependency")
     out = tmp_path / "cmp.json"
-    run("compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2, "--eval-envs", 4,
-        "--out", out)
+    run_script("compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2, "--eval-envs", 4,
+               "--out", out)
     results = json.loads(out.read_text())["results"]
     assert len(results) == 2
     for r in results.values():
@@ -92,18 +85,19 @@ def test_compare_recurrent_ppo(tmp_path):
         assert 0 <= r["test_reward_greedy"] < 200
 
 
-def test_heads_check_runs():
-    out = run("heads_check.py", "--updates", 1, "--n-envs", 2).stdout
+def test_heads_check_runs(run_script):
+    out = run_script("heads_check.py", "--updates", 1, "--n-envs", 2).stdout
     assert "linear heads" in out and "SB3 A2C" in out
 
 
-def test_bench_a2c_prints_table():
-    out = run("bench_a2c.py", "--n-envs", 4, "--updates", 1, "--warmup", 1, "--lstm-sizes", 8)
+def test_bench_a2c_prints_table(run_script):
+    out = run_script("bench_a2c.py", "--n-envs", 4, "--updates", 1, "--warmup", 1,
+                     "--lstm-sizes", 8)
     for name in ("A2C MlpPolicy", "FWM-32-16", "LSTM-8"):
         assert name in out.stdout
 
 
 @pytest.mark.parametrize("script", ["train_agent.py", "plot_training.py", "bench_a2c.py",
                                     "compare_recurrent_ppo.py", "heads_check.py"])
-def test_help(script):
-    assert "usage" in run(script, "--help").stdout
+def test_help(script, run_script):
+    assert "usage" in run_script(script, "--help").stdout

@@ -14,13 +14,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = os.environ.get("FWM_DATA_DIR", "")
 
 
-def run(script, *args, expect=0):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *map(str, args)],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert result.returncode == expect, result.stderr[-3000:]
-    return result
-
-
 def tiny_ptb(root):
     folder = root / "ptb"
     folder.mkdir(parents=True)
@@ -30,7 +23,7 @@ def tiny_ptb(root):
     return root
 
 
-def test_train_lm_resume_evaluate_and_plot(tmp_path):
+def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
     data = tiny_ptb(tmp_path / "data")
     tiny = ["--corpus", "ptb", "--data-dir", data, "--no-verify", "--embedding-size", "8",
             "--hidden-size", "12", "--layers", "2", "--d-fwm", "4", "--batch-size", "4",
@@ -39,11 +32,12 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path):
     runs = {}
     for model in ("lstm", "fwm"):
         run_dir = tmp_path / model
-        run("train_lm.py", "--model", model, "--max-tokens", 200, "--run-dir", run_dir, *tiny)
+        run_script("train_lm.py", "--model", model, "--max-tokens", 200, "--run-dir", run_dir,
+                   *tiny)
         first = json.loads((run_dir / "results.json").read_text())
         # the same command with a larger budget resumes from last.pt and continues
-        run("train_lm.py", "--model", model, "--max-tokens", 400, "--run-dir", run_dir, *tiny,
-            "--eval-train")
+        run_script("train_lm.py", "--model", model, "--max-tokens", 400, "--run-dir", run_dir,
+                   *tiny, "--eval-train")
         result = json.loads((run_dir / "results.json").read_text())
         assert result["train"]["perplexity"] > 1
         assert first["tokens"] >= 200 and result["tokens"] >= 400 > first["tokens"]
@@ -54,25 +48,25 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path):
         assert config["model"]["memory"] == ("fwm" if model == "fwm" else "none")
         runs[model] = run_dir
     out = tmp_path / "fig6.png"
-    res = run("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",
-              "--corpus", "ptb", "--data-dir", data, "--no-verify", "--start", 5,
-              "--length", 20, "--out", out)
+    res = run_script("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",
+                     "--corpus", "ptb", "--data-dir", data, "--no-verify", "--start", 5,
+                     "--length", 20, "--out", out)
     assert out.read_bytes()[:4] == b"\x89PNG" and "mean bits per token" in res.stdout
     # a different model size cannot resume the FWM's run
-    res = run("train_lm.py", "--model", "fwm", "--max-tokens", 800, "--run-dir", runs["fwm"],
-              *tiny, "--embedding-size", "16", expect=1)
+    res = run_script("train_lm.py", "--model", "fwm", "--max-tokens", 800, "--run-dir", runs["fwm"],
+                     *tiny, "--embedding-size", "16", expect=1)
     assert "different model" in res.stderr
-    res = run("train_lm.py", "--corpus", "ptb", "--data-dir", data, expect=2)
+    res = run_script("train_lm.py", "--corpus", "ptb", "--data-dir", data, expect=2)
     assert "sha256" in res.stderr and "ptb.train.txt" in res.stderr
 
 
-def test_download_verifies_checksums(tmp_path):
+def test_download_verifies_checksums(tmp_path, run_script):
     bad = tmp_path / "mirror"
     bad.mkdir()
     for split in ("train", "valid", "test"):
         (bad / f"ptb.{split}.txt").write_text("not the treebank\n")
-    res = run("download_data.py", "ptb", "--data-dir", tmp_path / "d", "--url",
-              bad.as_uri() + "/", expect=1)
+    res = run_script("download_data.py", "ptb", "--data-dir", tmp_path / "d", "--url",
+                     bad.as_uri() + "/", expect=1)
     assert "ptb.train.txt" in res.stderr and "fcea919f6cf83f35" in res.stderr
     assert not (tmp_path / "d" / "ptb" / "ptb.train.txt").exists()  # nothing installed
     archive = tmp_path / "babi.tar.gz"
@@ -80,22 +74,22 @@ def test_download_verifies_checksums(tmp_path):
         info = tarfile.TarInfo("tasks_1-20_v1-2/README")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"hi"))
-    res = run("download_data.py", "babi", "--data-dir", tmp_path / "d", "--url",
-              archive.as_uri(), expect=1)
+    res = run_script("download_data.py", "babi", "--data-dir", tmp_path / "d", "--url",
+                     archive.as_uri(), expect=1)
     assert "has no tasks_1-20_v1-2/en-valid-10k/qa1_train.txt" in res.stderr
 
 
-def test_download_installs_verified_files():
+def test_download_installs_verified_files(run_script):
     ptb = pathlib.Path(DATA).resolve() / "ptb"
     if not DATA or not ptb.is_dir():
         pytest.skip("FWM_DATA_DIR with ptb/ not set (.ci/run sets it)")
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        res = run("download_data.py", "ptb", "--data-dir", tmp, "--url", ptb.as_uri() + "/")
+        res = run_script("download_data.py", "ptb", "--data-dir", tmp, "--url", ptb.as_uri() + "/")
         assert "3 files fetched and verified" in res.stdout
         assert (pathlib.Path(tmp) / "ptb" / "ptb.valid.txt").stat().st_size == 399_782
-        res = run("download_data.py", "ptb", "--data-dir", tmp, "--url", "file:///nowhere/")
+        res = run_script("download_data.py", "ptb", "--data-dir", tmp, "--url", "file:///nowhere/")
         assert "all 3 files present and verified" in res.stdout
 
 
@@ -115,7 +109,7 @@ def test_train_lm_under_torchrun(tmp_path):
     assert result.stdout.count("valid perplexity") == 1  # the final evaluation ran once
 
 
-def test_bench_lm_runs():
-    res = run("bench_lm.py", "--size", "tiny", "--vocab", "50", "--batch-size", "2", "--bptt", "5", "--repeats",
-              "1", "--threads", "1")
+def test_bench_lm_runs(run_script):
+    res = run_script("bench_lm.py", "--size", "tiny", "--vocab", "50", "--batch-size", "2",
+                     "--bptt", "5", "--repeats", "1", "--threads", "1")
     assert "AWD-LSTM" in res.stdout and "AWD-FWM" in res.stdout and "1.00x" in res.stdout
