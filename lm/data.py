@@ -14,11 +14,13 @@ truncated or edited file is named instead of silently giving other perplexities.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import pathlib
+
 import numpy as np
 import torch
+
+from agents.checksums import fingerprint, sha256_of
 
 DATA_ENV = "FWM_DATA_DIR"
 EOS = "<eos>"
@@ -51,14 +53,6 @@ CORPORA = {
          "test": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"},
         {"train": 2_088_628, "valid": 217_646, "test": 245_569}, 33_278),
 }
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def corpus_files(name: str, data_dir: str | os.PathLike | None = None,
@@ -118,7 +112,7 @@ class Dictionary:
     def fingerprint(self) -> str:
         """A short hash of the id -> word table (checkpoints record it, so a run cannot be
         resumed on another vocabulary of the same size)."""
-        return hashlib.sha256("\n".join(self.idx2word).encode()).hexdigest()[:16]
+        return fingerprint(self.idx2word)
 
     def encode(self, words: list[str], where: str = "input") -> torch.Tensor:
         """``[N]`` int64 ids. Raises ValueError naming the first out-of-vocabulary word (the

@@ -15,12 +15,13 @@ are expected under ``<data_dir>/babi-v1.2/en-valid-10k/qa{1..20}_{train,valid,te
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import pathlib
 import warnings
 
 import numpy as np
+
+from agents.checksums import fingerprint, sha256_of
 
 SPLITS = ("train", "valid", "test")
 TASKS = tuple(range(1, 21))
@@ -184,7 +185,7 @@ def verify_file(path: pathlib.Path, name: str) -> None:
     Raises:
         ValueError: the checksum differs (the file and the expected checksum are named).
     """
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)
     if digest == BABI_SHA256[name]:
         return
     if BABI_PARTIAL.get(name) == digest:
@@ -241,7 +242,7 @@ class Vocabulary:
     def fingerprint(self) -> str:
         """A short hash of the id -> word table (checkpoints record it, so a run cannot be
         resumed on another vocabulary)."""
-        return hashlib.sha256("\n".join(self.itos).encode()).hexdigest()[:16]
+        return fingerprint(self.itos)
 
     def decode(self, ids) -> list[str]:
         return [self.itos[int(i)] for i in ids]

@@ -28,7 +28,8 @@ import tempfile
 import urllib.request
 import zipfile
 
-from lm.data import CORPORA, SPLITS, sha256_of
+from agents.checksums import sha256_of
+from lm.data import CORPORA, SPLITS
 from qa.data import BABI_SHA256
 
 

@@ -160,11 +160,11 @@ def main(argv=None) -> dict:
     valid = evaluate(model, corpus.valid, args.final_batch_size, args.bptt, TEMPERATURES,
                      device)
     tuned = min(valid, key=valid.get)
-    test = evaluate(model, corpus.test, args.final_batch_size, args.bptt,
-                    tuple(sorted({1.0, tuned})), device)
+    temperatures = tuple(sorted({1.0, tuned}))
+    test = evaluate(model, corpus.test, args.final_batch_size, args.bptt, temperatures, device)
     if args.eval_train:
         train_loss = evaluate(model, corpus.train, args.final_batch_size, args.bptt,
-                              tuple(sorted({1.0, tuned})), device)
+                              temperatures, device)
         result["train"] = perplexity_summary(train_loss[1.0])
         result["train_tuned"] = perplexity_summary(train_loss[tuned])
     result.update({
