@@ -106,11 +106,6 @@ def main(argv: list[str] | None = None) -> None:
                                    read_mask=answers.to(device))
     rows.append(("catbAbI cell, QA mode (reads at 3.9% of positions)", train_qa, fwd_qa,
                  "tokens/s"))
-    model.cell.config.chunk_size = 50
-    train_ck, _ = token_rates(model, tokens, device, args.repeats)
-    model.cell.config.chunk_size = cfg.chunk_size
-    rows.append(("catbAbI cell, fast path, checkpointed chunks of 50", train_ck, float("nan"),
-                 "tokens/s"))
     if not args.skip_reference:
         short = tokens[: args.reference_steps + 1]
         ref_train, ref_fwd = token_rates(model, short, device, 1, reference=True)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
-from agents.fwm.ops import fwm_scan
+from agents.fwm.ops import CHUNK, fwm_scan
 
 
 class FWMState(NamedTuple):
@@ -45,8 +45,8 @@ class FWMConfig:
         squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI code leaves
             it linear (REFERENCE.md).
         layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
-        chunk_size: steps per checkpointed chunk in training (None: no checkpointing, the
-            faster choice measured on CPU; see :mod:`agents.fwm.ops`).
+        chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`); the
+            result does not depend on it, only the speed.
     """
 
     input_size: int
@@ -59,16 +59,15 @@ class FWMConfig:
     update_scale: float = 1.0
     squash_first_read_key: bool = True
     layer_norm_eps: float = 1e-5
-    chunk_size: int | None = None
+    chunk_size: int = CHUNK
 
     def __post_init__(self):
         for name in ("input_size", "hidden_size", "d_fwm", "n_reads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"FWMConfig.{name} must be a positive integer, got {value!r}")
-        if self.chunk_size is not None and (not isinstance(self.chunk_size, int)
-                                            or self.chunk_size < 1):
-            raise ValueError(f"FWMConfig.chunk_size must be None or a positive integer, "
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise ValueError(f"FWMConfig.chunk_size must be a positive integer, "
                              f"got {self.chunk_size!r}")
         if self.key_mode not in ("outer", "concat"):
             raise ValueError(f"FWMConfig.key_mode must be 'outer' or 'concat', "
@@ -89,7 +88,7 @@ class FWMCell(nn.Module):
 
     The LSTM's input never depends on the memory, so :meth:`forward` runs the LSTM over the whole
     sequence first, forms all write and all read projections with one GEMM each, and only then
-    loops over time in :func:`~agents.fwm.ops.fwm_scan`.
+    runs the chunk-parallel :func:`~agents.fwm.ops.fwm_scan`.
     """
 
     def __init__(self, config: FWMConfig):

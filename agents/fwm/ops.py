@@ -1,52 +1,57 @@
-"""Fast Weight Memory ops: pure tensor functions, batched over B, looped over T.
+"""Fast Weight Memory ops: pure tensor functions, batched over B, chunk-parallel over T.
 
-Shapes: T time, B batch, d = d_FWM, dk = d * d (tensor-product keys, the paper) or 2 * d
-(concatenated keys, appendix E), N_r reads. Sequences are time-major ``[T, B, ...]``; the memory
-``F`` is batch-first ``[B, dk, d]``: it maps a key of size dk to a value of size d.
+Shapes: T time, B batch, C chunk length, d = d_FWM, dk = d * d (tensor-product keys, the paper)
+or 2 * d (concatenated keys, appendix E), N_r reads. Sequences are time-major ``[T, B, ...]``;
+the memory ``F`` is batch-first ``[B, dk, d]``: it maps a key of size dk to a value of size d.
 
 :func:`fwm_scan` computes exactly what :func:`agents.fwm.naive.fwm_scan_reference` computes
-(tests hold them equal, gradients included, to 1e-10 in float64), faster:
+(tests hold them equal, gradients included, to 1e-10 in float64), without a pass over F per step.
 
-* every projection-sized product (keys, first queries, key norms) is formed for all T steps at
-  once before the loop;
-* per step, ONE batched matmul over F yields both the value stored under the write key and the
-  first read ``q1^T F_{t-1}``; the first read of the updated memory then follows without another
-  pass over F, by the rank-1 identity ``q1^T F_t = (q1^T F_{t-1} + c (q1 . k) u) / m``;
-* the norm of F is carried as a scalar, ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2``
-  for ``G = F + c k u^T`` (REFERENCE.md), so the clip of eq. (4) never needs a pass over F to
-  find its factor; and F itself is carried as ``a G`` with a per-sample scalar ``a``, so the
-  clip only rescales ``a`` and a step makes two passes over the memory (one batched read, one
-  rank-1 update) instead of three; ``a`` is folded into G every :data:`FOLD` steps, which
-  bounds how small it can get in float32;
-* only the rows that need reads (``read_mask``) do the chained reads 2..N_r;
-* padding is ``beta = 0`` (the state is left exactly as it was; no blending of whole states);
-* per-step views are made once (``unbind``), so the backward of step t never touches the other
-  steps' gradients.
+The write of eqs. (3)-(4) with its clip is a delta rule with a per-step scalar gate::
 
-Backward memory is linear in T (autograd keeps about three copies of F per step: ~2.2 GB peak
-for B=32, T=200, d=32 in ``scripts/bench_fwm.py``). ``chunk_size`` trades that for a recompute
-with ``torch.utils.checkpoint``; on the 2-core CPU it measured slower and no smaller in peak RSS,
-so it is off by default. The next step for speed is a hand-written backward (a custom
-``autograd.Function``) that slots in here behind the same signature.
+    u_t = v_t - k_t^T F_t-1                       (the update, eq. (3))
+    F_t = s_t (F_t-1 + c_t k_t u_t^T),  s_t = 1 / max(1, ||F_t-1 + c_t k_t u_t^T||)   (eq. (4))
+
+with ``c_t = beta_t * update_scale``. Unrolled over a chunk that starts from ``F_0``::
+
+    F_t = a_t F_0 + sum_{i<=t} w_ti k_i u_i^T,    a_t = s_1 ... s_t,   w_ti = c_i s_i ... s_t
+
+so every quantity the chunk needs is a small product, and F itself is touched a few times per
+chunk instead of several times per step (REFERENCE.md: "a gated delta rule whose gate is the
+clip factor"):
+
+* sequential, per step, only vectors of size d and C: ``k_t^T F_t-1 = a_t-1 k_t^T F_0 +
+  sum_i w_t-1,i (k_i . k_t) u_i`` from the precomputed ``K F_0`` and Gram matrix ``K K^T``;
+  the clip factor from the scalar norm recurrence
+  ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` for ``G = F + c k u^T``;
+* then, for all steps of the chunk at once, each read of eq. (7) is two batched matmuls,
+  ``Q F_t = a_t (Q F_0) + ((Q K^T) * W) U``, and the chunk's final memory is one more,
+  ``F_C = a_C F_0 + K^T (w_C * U)``.
+
+Resets zero ``a`` and ``w`` (the memory before the step is gone); padding (``beta = 0``) has
+``s = 1`` and ``w = 0``, so a row that never writes ends with F exactly as it started. A chunk
+that starts from a known-empty memory (every row resets at its first step, or a zero initial
+state that needs no gradient) skips the products with ``F_0``. Autograd keeps about one copy of
+F per chunk, so backward memory is linear in T with a constant C times smaller than a per-step
+scan. :data:`CHUNK` is the default chunk length (measured in ``scripts/bench_fwm.py``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from agents.fwm.naive import make_key
 
-#: Steps between the folds of the scalar multiplier into the memory (see ``run`` below).
-FOLD = 8
+#: Default steps per chunk of :func:`fwm_scan`.
+CHUNK = 32
 
 
 def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
              key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5,
-             chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             chunk_size: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
     """Write then read at every step (eqs. (3)-(7)); arguments as in ``fwm_scan_reference``.
 
     Args:
@@ -57,119 +62,111 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         key_mode: ``"outer"`` (the paper) or ``"concat"`` (appendix E).
         update_scale: multiplies beta in eq. (3) (the authors' code: 1 / d).
         eps: layer-norm epsilon.
-        chunk_size: steps per checkpointed chunk when gradients are needed (None, the
-            default: no checkpointing, autograd keeps ~3 copies of F per step).
+        chunk_size: steps per chunk (any positive integer gives the same result; it trades
+            per-chunk passes over F against per-step work that grows with it).
 
     Returns:
         ``(reads [T, B, d], F_T [B, dk, d])``; reads are zero where ``read_mask`` is False.
     """
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be None or a positive integer, got {chunk_size!r}")
-    steps, batch, d = v.shape
-    needs_grad = torch.is_grad_enabled() and any(
-        x.requires_grad for x in (state, k1, k2, v, beta, n0, e))
-    n_reads = e.shape[2]
-    key = make_key(k1, k2, key_mode)  # (T, B, dk)
-    q1 = make_key(n0, e[:, :, 0], key_mode)  # (T, B, dk): the first query needs no memory
-    key_q1 = torch.stack([key, q1], dim=2)  # (T, B, 2, dk)
-    coef = beta * update_scale  # (T, B)
-    key_sq = key.square().sum(-1)  # (T, B): |k|^2
-    q1_key = (q1 * key).sum(-1)  # (T, B): q1 . k
-    # Per-step views made once: indexing x[t] inside the loop would make every step's backward
-    # zero-fill a whole [T, B, ...] gradient (O(T^2) memory traffic); unbind's backward is one
-    # stack.
-    key_q1, key, v, e = key_q1.unbind(0), key.unbind(0), v.unbind(0), e.unbind(0)
-    coef, key_sq, q1_key = coef.unbind(0), key_sq.unbind(0), q1_key.unbind(0)
-    # Python-side bookkeeping once per call (one host sync), none per step
-    reset_rows = _rows_per_step(reset, steps)
-    read_rows = _rows_per_step(read_mask, steps, default_all=True)
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    steps = v.shape[0]
+    for name, mask in (("reset", reset), ("read_mask", read_mask)):
+        if mask is not None and (mask.shape != beta.shape or mask.dtype != torch.bool):
+            raise ValueError(f"{name} must be a bool tensor of shape {tuple(beta.shape)} "
+                             f"[T, B], got {mask.dtype} {tuple(mask.shape)}")
+    # batch-first, so that every product below is a batched matmul over B
+    k1, k2, v = k1.transpose(0, 1), k2.transpose(0, 1), v.transpose(0, 1)  # (B, T, d)
+    n0, e = n0.transpose(0, 1), e.transpose(0, 1)  # (B, T, d), (B, T, N_r, d)
+    coef = (beta * update_scale).transpose(0, 1)  # (B, T)
+    keep = None if reset is None else (~reset).to(v.dtype).transpose(0, 1)  # (B, T)
+    # host-side bookkeeping once per call (one sync), none per step
+    resets_at = [] if reset is None else reset.any(1).cpu().tolist()
+    all_reset_at = [] if reset is None else reset.all(1).cpu().tolist()
+    reads_in = None if read_mask is None else read_mask.any(1).cpu().tolist()
 
-    def zeros_bd() -> torch.Tensor:
-        return state.new_zeros(batch, d)
-
-    def run(fw: torch.Tensor, norm_sq: torch.Tensor, t0: int, t1: int):
-        # The memory is carried as F = a G with a per-sample scalar a, so the clip of eq. (4)
-        # only rescales a: the step costs one read pass and one rank-1 update pass over G, and
-        # G absorbs a (one more pass) only every FOLD steps, which bounds how small a gets.
-        scale = state.new_ones(batch)  # a, (B,)
-        outs = []
-        for t in range(t0, t1):
-            if reset_rows[t] is not None:  # episode start: F_t-1 := 0 in those rows
-                keep = torch.ones(batch, dtype=fw.dtype, device=fw.device)
-                keep = keep.index_fill(0, reset_rows[t], 0.0)
-                fw = fw * keep[:, None, None]
-                norm_sq = norm_sq * keep
-            both = torch.bmm(key_q1[t], fw) * scale[:, None, None]  # (B, 2, d): k^T F, q1^T F
-            v_old, q1_f = both[:, 0], both[:, 1]  # (B, d) each
-            u = v[t] - v_old  # (B, d)
-            c = coef[t]  # (B,)
-            # eq. (4) via the scalar norm recurrence; max(1, ||G||) = sqrt(max(1, ||G||^2))
-            g_sq = norm_sq + 2 * c * (v_old * u).sum(-1) + c.square() * key_sq[t] * u.square().sum(-1)
-            # a step that does not write (beta = 0: padding) leaves F exactly as it was, even
-            # when rounding puts its norm a hair above 1
-            inv_m = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
-            # eq. (3) on G: F + c k u^T = a (G + (c / a) k u^T)
-            fw = torch.baddbmm(fw, ((c / scale)[:, None] * key[t]).unsqueeze(2), u.unsqueeze(1))
-            scale = scale * inv_m  # eq. (4)
-            norm_sq = g_sq * inv_m.square()
-            if (t + 1) % FOLD == 0:
-                fw, scale = fw * scale[:, None, None], torch.ones_like(scale)
-            rows = read_rows[t]
-            if rows is not None and rows.numel() == 0:
-                outs.append(zeros_bd())
-                continue
-            # eq. (7), i = 1, from the pass above: q1^T F_t = (q1^T F_t-1 + c (q1.k) u) / m
-            n = (q1_f + (c * q1_key[t])[:, None] * u) * inv_m[:, None]  # (B, d)
-            n = F.layer_norm(n, (d,), eps=eps)
-            if n_reads > 1:
-                sub_g = fw if rows is None else fw.index_select(0, rows)  # (b, dk, d)
-                sub_a = scale if rows is None else scale.index_select(0, rows)  # (b,)
-                n_sub = n if rows is None else n.index_select(0, rows)  # (b, d)
-                e_sub = e[t] if rows is None else e[t].index_select(0, rows)  # (b, N_r, d)
-                for i in range(1, n_reads):  # eq. (7), i >= 2: chained reads
-                    query = make_key(n_sub, e_sub[:, i], key_mode)  # (b, dk)
-                    n_sub = torch.bmm(query.unsqueeze(1), sub_g).squeeze(1) * sub_a[:, None]
-                    n_sub = F.layer_norm(n_sub, (d,), eps=eps)
-                n = n_sub if rows is None else zeros_bd().index_copy(0, rows, n_sub)
-            elif rows is not None:
-                n = zeros_bd().index_copy(0, rows, n.index_select(0, rows))
-            outs.append(n)
-        if t1 % FOLD:  # F = a G at the end (a = 1 right after a fold)
-            fw = fw * scale[:, None, None]
-        return torch.stack(outs), fw, norm_sq
-
-    norm_sq = state.square().sum((1, 2))  # (B,): the only full pass for the norm, once per call
     fw = state
-    if not needs_grad or chunk_size is None or chunk_size >= steps:
-        reads, fw, _ = run(fw, norm_sq, 0, steps)
-        return reads, fw
-    chunks = []
+    norm_sq = state.square().sum((1, 2))  # (B,): the only full norm pass, once per call
+    empty = not state.requires_grad and not bool(norm_sq.any())  # e.g. the zero initial state
+    outs = []
     for t0 in range(0, steps, chunk_size):
         t1 = min(t0 + chunk_size, steps)
-        out, fw, norm_sq = checkpoint(run, fw, norm_sq, t0, t1, use_reentrant=False)
-        chunks.append(out)
-    return torch.cat(chunks), fw
+        span = slice(t0, t1)
+        empty = empty or (reset is not None and all_reset_at[t0])
+        chunk_keep = None
+        if reset is not None and any(resets_at[span]):
+            chunk_keep = [keep[:, t] if r else None for t, r in zip(range(t0, t1), resets_at[span])]
+        wants_reads = reads_in is None or any(reads_in[span])
+        reads, fw, norm_sq = _chunk(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
+                                    v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
+                                    e[:, span], chunk_keep, key_mode, eps)
+        if read_mask is not None:
+            reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
+        outs.append(reads)
+        empty = False
+    return torch.cat(outs, 1).transpose(0, 1), fw
 
 
-def _rows_per_step(mask: torch.Tensor | None, steps: int, default_all: bool = False
-                   ) -> list[torch.Tensor | None]:
-    """For a ``[T, B]`` bool mask: per step, None (no row / all rows, see below) or the index
-    tensor of the rows where the mask is True. For ``reset`` (``default_all=False``) None means
-    "no row"; for ``read_mask`` (``default_all=True``) None means "all rows"."""
-    if mask is None:
-        return [None] * steps
-    if mask.shape[0] != steps or mask.dtype != torch.bool:
-        raise ValueError(f"masks must be bool [T={steps}, B], got {mask.dtype} "
-                         f"{tuple(mask.shape)}")
-    cpu = mask.cpu()
-    counts = cpu.sum(1).tolist()
-    batch = cpu.shape[1]
-    rows: list[torch.Tensor | None] = []
+def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
+    """One chunk of :func:`fwm_scan`, batch-first: ``k1, k2, v [B, C, d]``, ``coef [B, C]``,
+    ``n0 [B, C, d]`` (None: no reads in this chunk), ``e [B, C, N_r, d]``, ``keep`` a per-step
+    list of None or ``[B]`` zero-at-reset multipliers. ``f0`` is F_0, or None when the memory at
+    the chunk's start is known to be empty. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``."""
+    batch, steps, d = v.shape
+    keys = make_key(k1, k2, key_mode)  # (B, C, dk)
+    gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
+    key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
+    from_f0 = None if f0 is None else torch.bmm(keys, f0)  # (B, C, d): k_t^T F_0
+    a = v.new_ones(batch)  # coefficient of F_0 in F_t
+    w = v.new_zeros(batch, 0)  # (B, t): coefficients of k_i u_i^T in F_t
+    # per-step views made once: indexing x[:, t] in the loop would make every step's backward
+    # zero-fill a gradient of the whole chunk; unbind's backward is one stack
+    v_t, coef_t, key_sq_t, gram_t = v.unbind(1), coef.unbind(1), key_sq.unbind(1), gram.unbind(1)
+    from_f0_t = None if from_f0 is None else from_f0.unbind(1)
+    updates, a_all, w_all = [], [], []
     for t in range(steps):
-        if default_all and counts[t] == batch:
-            rows.append(None)
-        elif not default_all and counts[t] == 0:
-            rows.append(None)
-        else:
-            rows.append(torch.nonzero(cpu[t]).squeeze(1).to(mask.device))
-    return rows
+        if keep is not None and keep[t] is not None:  # reset: F_t-1 := 0 in those rows
+            a, w, norm_sq = a * keep[t], w * keep[t][:, None], norm_sq * keep[t]
+        v_old = None if from_f0 is None else a[:, None] * from_f0_t[t]  # (B, d): k_t^T F_t-1
+        if t > 0:
+            # sum_i w_i (k_i . k_t) u_i; a broadcast product beats a batch of tiny matmuls
+            past = ((w * gram_t[t][:, :t])[..., None] * torch.stack(updates, 1)).sum(1)
+            v_old = past if v_old is None else v_old + past
+        u = v_t[t] if v_old is None else v_t[t] - v_old  # (B, d), eq. (3)
+        c = coef_t[t]  # (B,)
+        g_sq = norm_sq + c.square() * key_sq_t[t] * u.square().sum(-1)  # ||F_t-1 + c k u^T||^2
+        if v_old is not None:
+            g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
+        # eq. (4); a step that does not write (beta = 0: padding) leaves F exactly as it was,
+        # even when rounding puts its norm a hair above 1
+        s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
+        norm_sq = g_sq * s.square()
+        w = torch.cat([w, c[:, None]], 1) * s[:, None]  # (B, t + 1)
+        a = a * s
+        updates.append(u)
+        a_all.append(a)
+        w_all.append(F.pad(w, (0, steps - 1 - t)))
+    upd = torch.stack(updates, 1)  # (B, C, d)
+    weights = torch.stack(w_all, 1)  # (B, C, C), lower triangular: w_ti
+    fw_new = torch.bmm(keys.transpose(1, 2), w[..., None] * upd)  # (B, dk, d)
+    if f0 is not None:
+        fw_new = fw_new + a[:, None, None] * f0
+    if n0 is None:
+        return v.new_zeros(batch, steps, d), fw_new, norm_sq
+    scale = torch.stack(a_all, 1)[..., None]  # (B, C, 1)
+    n = n0
+    for i in range(e.shape[2]):  # eq. (7): n_i = LN(q_i^T F_t), q_i = make_key(n_i-1, e_i)
+        out = torch.bmm(_key_dots(n, e[:, :, i], k1, k2, key_mode) * weights, upd)  # (B, C, d)
+        if f0 is not None:
+            out = out + scale * torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
+        n = F.layer_norm(out, (d,), eps=eps)
+    return n, fw_new, norm_sq
+
+
+def _key_dots(a1, a2, b1, b2, key_mode):
+    """``make_key(a1, a2)_t . make_key(b1, b2)_i`` for all t, i, ``[B, C, C]``, from factors
+    ``[B, C, d]`` without forming the keys: (a1 . b1)(a2 . b2) for outer-product keys,
+    a1 . b1 + a2 . b2 for concatenated ones."""
+    first = torch.bmm(a1, b1.transpose(1, 2))
+    second = torch.bmm(a2, b2.transpose(1, 2))
+    return first * second if key_mode == "outer" else first + second

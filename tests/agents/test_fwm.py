@@ -67,13 +67,13 @@ CASES = {
     "B3-T9-d4-R3": dict(T=9, B=3, d=4, n_reads=3),
     "B2-T7-d4-R3-concat": dict(T=7, B=2, d=4, n_reads=3, key_mode="concat"),
     "B3-T8-d3-R3-noclip": dict(T=8, B=3, d=3, n_reads=3, key_gain=0.2, state_norm=0.1),
-    "B2-T21-d3-R2": dict(T=21, B=2, d=3, n_reads=2),  # several folds of the scale (FOLD = 8)
+    "B2-T21-d3-R2": dict(T=21, B=2, d=3, n_reads=2),  # several chunks of every size below
 }
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-@pytest.mark.parametrize("masks", ["none", "reset", "read", "reset+read"])
-@pytest.mark.parametrize("chunk_size", [None, 2])
+@pytest.mark.parametrize("masks", ["none", "reset", "read", "reset+read", "reset-all"])
+@pytest.mark.parametrize("chunk_size", [1, 4, 32])
 def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_size):
     case = dict(case)
     key_mode = case.pop("key_mode", "outer")
@@ -84,6 +84,9 @@ def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_siz
     if "reset" in masks:
         reset = torch.zeros(T, B, dtype=torch.bool)
         reset[T // 2, 0] = reset[1, B - 1] = True
+    if masks == "reset-all":  # every row resets at a chunk start: the chunk skips F_0
+        reset = torch.zeros(T, B, dtype=torch.bool)
+        reset[4] = True
     if "read" in masks:
         read_mask = torch.rand(T, B, generator=g) < 0.5
         read_mask[0] = True
