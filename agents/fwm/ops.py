@@ -86,8 +86,12 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     reads_in = None if read_mask is None else read_mask.any(1).cpu().tolist()
 
     fw = state
-    norm_sq = state.square().sum((1, 2))  # (B,): the only full norm pass, once per call
-    empty = not state.requires_grad and not bool(norm_sq.any())  # e.g. the zero initial state
+    if reset is not None and all_reset_at[0] and not state.requires_grad:
+        norm_sq, empty = state.new_zeros(state.shape[0]), True  # an episode start everywhere
+    else:
+        # (B,): the only full norm pass, once per call (vector_norm makes no temporary copy)
+        norm_sq = torch.linalg.vector_norm(state.flatten(1), dim=1).square()
+        empty = not state.requires_grad and not bool(norm_sq.any())  # e.g. the zero state
     outs = []
     for t0 in range(0, steps, chunk_size):
         t1 = min(t0 + chunk_size, steps)
@@ -97,9 +101,10 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         if reset is not None and any(resets_at[span]):
             chunk_keep = [keep[:, t] if r else None for t, r in zip(range(t0, t1), resets_at[span])]
         wants_reads = reads_in is None or any(reads_in[span])
-        reads, fw, norm_sq = _chunk(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
-                                    v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
-                                    e[:, span], chunk_keep, key_mode, eps)
+        run = _step if t1 - t0 == 1 else _chunk  # one step (acting in an env): fewer, lean ops
+        reads, fw, norm_sq = run(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
+                                 v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
+                                 e[:, span], chunk_keep, key_mode, eps)
         if read_mask is not None:
             reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
         outs.append(reads)
@@ -116,7 +121,11 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     keys = make_key(k1, k2, key_mode)  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
     key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
-    from_f0 = None if f0 is None else torch.bmm(keys, f0)  # (B, C, d): k_t^T F_0
+    from_f0 = first_read_f0 = None
+    if f0 is not None:  # k_t^T F_0 and, where reads are wanted, q1_t^T F_0 in one pass over F_0
+        both = keys if n0 is None else torch.cat([keys, make_key(n0, e[:, :, 0], key_mode)], 1)
+        both = torch.bmm(both, f0)  # (B, C or 2C, d)
+        from_f0, first_read_f0 = both[:, :steps], both[:, steps:]
     a = v.new_ones(batch)  # coefficient of F_0 in F_t
     w = v.new_zeros(batch, 0)  # (B, t): coefficients of k_i u_i^T in F_t
     # per-step views made once: indexing x[:, t] in the loop would make every step's backward
@@ -148,9 +157,10 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
         w_all.append(F.pad(w, (0, steps - 1 - t)))
     upd = torch.stack(updates, 1)  # (B, C, d)
     weights = torch.stack(w_all, 1)  # (B, C, C), lower triangular: w_ti
-    fw_new = torch.bmm(keys.transpose(1, 2), w[..., None] * upd)  # (B, dk, d)
-    if f0 is not None:
-        fw_new = fw_new + a[:, None, None] * f0
+    if f0 is None:
+        fw_new = torch.bmm(keys.transpose(1, 2), w[..., None] * upd)  # (B, dk, d)
+    else:  # a_C F_0 + K^T (w_C * U), in place on the fresh product: two passes over F
+        fw_new = (a[:, None, None] * f0).baddbmm_(keys.transpose(1, 2), w[..., None] * upd)
     if n0 is None:
         return v.new_zeros(batch, steps, d), fw_new, norm_sq
     scale = torch.stack(a_all, 1)[..., None]  # (B, C, 1)
@@ -158,9 +168,55 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     for i in range(e.shape[2]):  # eq. (7): n_i = LN(q_i^T F_t), q_i = make_key(n_i-1, e_i)
         out = torch.bmm(_key_dots(n, e[:, :, i], k1, k2, key_mode) * weights, upd)  # (B, C, d)
         if f0 is not None:
-            out = out + scale * torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
+            from_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
+            out = out + scale * from_f0
         n = F.layer_norm(out, (d,), eps=eps)
     return n, fw_new, norm_sq
+
+
+def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
+    """:func:`_chunk` for a chunk of one step (arguments and returns alike): the same math with
+    F_1 = s (a F_0 + c k u^T) formed first and read directly, in about half the operations,
+    which is what acting in an environment (one step per call) spends its time on."""
+    k1, k2, v, coef, e = k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0], e[:, 0]
+    n0 = None if n0 is None else n0[:, 0]
+    a = None if keep is None else keep[0]  # (B,) 0 where F_0 is reset, or None (all kept)
+    if a is not None:
+        norm_sq = norm_sq * a
+    key = make_key(k1, k2, key_mode)  # (B, dk)
+    v_old = first_read = None
+    if f0 is not None:  # k^T F_0 and q1^T F_0 in one pass over F_0
+        both = key[:, None] if n0 is None else torch.stack(
+            [key, make_key(n0, e[:, 0], key_mode)], 1)
+        both = torch.bmm(both, f0)  # (B, 1 or 2, d)
+        if a is not None:
+            both = both * a[:, None, None]
+        v_old = both[:, 0]
+        first_read = both[:, 1] if n0 is not None else None
+    u = v if v_old is None else v - v_old  # eq. (3)
+    c = coef
+    g_sq = norm_sq + c.square() * key.square().sum(-1) * u.square().sum(-1)
+    if v_old is not None:
+        g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
+    s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # eq. (4), as in _chunk
+    norm_sq = g_sq * s.square()
+    scaled_u = (s * c)[:, None] * u  # (B, d)
+    if f0 is None:
+        fw_new = key[:, :, None] * scaled_u[:, None, :]
+    else:
+        f0_scale = s if a is None else s * a
+        fw_new = (f0_scale[:, None, None] * f0).baddbmm_(key[:, :, None], scaled_u[:, None, :])
+    if n0 is None:
+        return v.new_zeros(v.shape[0], 1, v.shape[1]), fw_new, norm_sq
+    # first read from the pass above: q1^T F_1 = s a q1^T F_0 + s c (q1 . k) u
+    n = (make_key(n0, e[:, 0], key_mode) * key).sum(-1)[:, None] * scaled_u
+    if first_read is not None:
+        n = n + s[:, None] * first_read
+    n = F.layer_norm(n, n.shape[-1:], eps=eps)
+    for i in range(1, e.shape[1]):  # chained reads of F_1
+        n = torch.bmm(make_key(n, e[:, i], key_mode)[:, None], fw_new).squeeze(1)
+        n = F.layer_norm(n, n.shape[-1:], eps=eps)
+    return n[:, None], fw_new, norm_sq
 
 
 def _key_dots(a1, a2, b1, b2, key_mode):
