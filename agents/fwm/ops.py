@@ -164,9 +164,14 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     if n0 is None:
         return v.new_zeros(batch, steps, d), fw_new, norm_sq
     scale = torch.stack(a_all, 1)[..., None]  # (B, C, 1)
+    # q_i . k = (n_i-1 . k1)(e_i . k2) (outer keys) or n_i-1 . k1 + e_i . k2 (concatenated);
+    # the e_i parts do not depend on the memory: one product for all reads
+    e_dots = torch.bmm(e.flatten(1, 2), k2.transpose(1, 2)).unflatten(1, e.shape[1:3])
     n = n0
     for i in range(e.shape[2]):  # eq. (7): n_i = LN(q_i^T F_t), q_i = make_key(n_i-1, e_i)
-        out = torch.bmm(_key_dots(n, e[:, :, i], k1, k2, key_mode) * weights, upd)  # (B, C, d)
+        dots = torch.bmm(n, k1.transpose(1, 2))  # (B, C, C)
+        dots = dots * e_dots[:, :, i] if key_mode == "outer" else dots + e_dots[:, :, i]
+        out = torch.bmm(dots * weights, upd)  # (B, C, d)
         if f0 is not None:
             from_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
             out = out + scale * from_f0
