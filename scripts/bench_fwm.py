@@ -6,6 +6,7 @@ env-steps/s of the agent-sized cell. Not a test: prints a table.
 Example:
     python scripts/bench_fwm.py
     python scripts/bench_fwm.py --device cuda
+    python scripts/bench_fwm.py --chunk-sizes 8 16 32 64 --skip-reference   # chunk length
 """
 
 from __future__ import annotations
@@ -79,11 +80,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-steps", type=int, default=10,
                         help="sequence length for the (slow) plain-loop reference")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[],
+                        help="also time the training step of both cells at these chunk lengths "
+                             "of the chunk-parallel scan (the default is FWMConfig's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if any(c < 1 for c in args.chunk_sizes):
+        parser.error(f"--chunk-sizes must be positive integers, got {args.chunk_sizes}")
     device = args.device
     torch.manual_seed(0)
     vocab = 180
@@ -106,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
                                    read_mask=answers.to(device))
     rows.append(("catbAbI cell, QA mode (reads at 3.9% of positions)", train_qa, fwd_qa,
                  "tokens/s"))
+    for size in args.chunk_sizes:
+        model.cell.config.chunk_size = size
+        train_c, fwd_c = token_rates(model, tokens, device, args.repeats)
+        rows.append((f"catbAbI cell, chunks of {size}", train_c, fwd_c, "tokens/s"))
+    model.cell.config.chunk_size = cfg.chunk_size
     if not args.skip_reference:
         short = tokens[: args.reference_steps + 1]
         ref_train, ref_fwd = token_rates(model, short, device, 1, reference=True)
@@ -134,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("agent cell (LSTM 32, d_FWM 16, B=600, T=30)",
                  n / timed(agent_train, args.repeats, device),
                  n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+    for size in args.chunk_sizes:
+        agent.config.chunk_size = size
+        rows.append((f"agent cell, chunks of {size}", n / timed(agent_train, args.repeats, device),
+                     n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+    agent.config.chunk_size = agent_cfg.chunk_size
 
     print(f"device={device} ({platform.processor() or platform.machine()}), torch "
           f"{torch.__version__}, threads={torch.get_num_threads()}")
