@@ -295,7 +295,8 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 out = net(inputs, state)
                 state = model.detach_state(out.state)
                 raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
-                if not torch.isfinite(raw_loss):
+                # every process stops together: one left waiting in a collective would hang
+                if any_process(not bool(torch.isfinite(raw_loss))):
                     raise FloatingPointError(f"non-finite loss at batch {batches}; the last "
                                              f"good checkpoint is {last_path}")
                 loss = (raw_loss + activation_regularization(out.dropped, config.alpha)

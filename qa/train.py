@@ -231,7 +231,9 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
                 denominator=count / world if count else None)
             state = _detach(state)  # no positions anywhere: no local ones either, loss None
             if loss is not None:
-                if not torch.isfinite(loss):
+                # every process stops together (a loss exists on all or none of them): one
+                # left waiting in a collective would hang
+                if any_process(not bool(torch.isfinite(loss))):
                     raise FloatingPointError(f"non-finite loss at step {step}; the last good "
                                              f"checkpoint is {last_path}")
                 optimizer.zero_grad(set_to_none=True)

@@ -77,3 +77,44 @@ def train_two_processes(tmp_path):
         return module.setup
 
     return run
+
+
+@pytest.fixture
+def nan_on_one_process(tmp_path):
+    """``run(setup_source, trainer) -> list[str]``: two gloo processes under torchrun train as
+    in ``train_two_processes``, but process 1's cross-entropy returns NaN. Returns, per
+    process, the error each one stopped with (the run must end well within its timeout: a
+    process left waiting in a collective would hang)."""
+
+    def run(setup_source: str, trainer: str) -> list[str]:
+        (tmp_path / "setup_case.py").write_text(setup_source)
+        worker = tmp_path / "worker.py"
+        worker.write_text(textwrap.dedent(f"""
+            import pathlib, sys, torch
+            sys.path.insert(0, {str(tmp_path)!r})
+            from setup_case import setup
+            from agents.distributed import init_from_env, rank_and_world, shutdown
+            from {trainer} import train
+            device = init_from_env("cpu")
+            rank = rank_and_world()[0]
+            if rank == 1:
+                ce = torch.nn.functional.cross_entropy
+                torch.nn.functional.cross_entropy = lambda *a, **k: ce(*a, **k) * float("nan")
+            model, data, config = setup()
+            try:
+                train(model, data, data, config, {str(tmp_path / "ddp")!r}, device=device,
+                      progress=False)
+                outcome = "finished"
+            except FloatingPointError as error:
+                outcome = f"FloatingPointError: {{error}}"
+            pathlib.Path({str(tmp_path)!r}, f"outcome{{rank}}.txt").write_text(outcome)
+            shutdown()
+            """))
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                 "--nproc_per_node", "2", str(worker)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [(tmp_path / f"outcome{r}.txt").read_text() for r in range(2)]
+
+    return run

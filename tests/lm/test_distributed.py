@@ -32,3 +32,9 @@ def test_two_processes_equal_one(tmp_path, train_two_processes):
     model, data, config = setup()
     with pytest.raises(ValueError, match="written by 2 processes"):
         train(model, data, data, config, tmp_path / "ddp", progress=False)
+
+
+def test_non_finite_loss_on_one_process_stops_every_process(nan_on_one_process):
+    outcomes = nan_on_one_process(SETUP, "lm.train")
+    assert all(o.startswith("FloatingPointError: non-finite loss at batch 0") for o in outcomes), \
+        outcomes

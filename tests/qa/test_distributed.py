@@ -36,3 +36,10 @@ def test_two_processes_equal_one(tmp_path, train_two_processes):
     train_two_processes(SETUP, "qa.train")
     last = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert len(last["state"]) == 2 and last["state"][0][0].shape == (2, 8)
+
+
+def test_non_finite_loss_on_one_process_stops_every_process(nan_on_one_process):
+    outcomes = nan_on_one_process(SETUP, "qa.train")
+    assert all(o.startswith("FloatingPointError: non-finite loss at step") for o in outcomes), \
+        outcomes
+    assert outcomes[0] == outcomes[1]  # the same step on both
