@@ -103,6 +103,19 @@ def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_siz
     assert grads_ref[0].abs().sum() > 0, "the initial state must receive a gradient"
 
 
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_reset_of_every_row_at_the_start_gives_the_initial_state_a_zero_gradient(chunk_size):
+    state, *rest = random_inputs(6, 3, 4, 2)
+    reset = torch.zeros(6, 3, dtype=torch.bool)
+    reset[0] = True
+    reads, final = fwm_scan(state, *rest, reset=reset, chunk_size=chunk_size)
+    (grad,) = torch.autograd.grad((reads.sum() + final.sum()), state)
+    assert (grad == 0).all()
+    fresh = fwm_scan(torch.zeros_like(state), *rest, chunk_size=chunk_size)
+    torch.testing.assert_close(reads, fresh[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(final, fresh[1], rtol=0, atol=1e-12)
+
+
 def test_read_mask_and_padding_leave_state_untouched():
     T, B, d = 6, 3, 4
     state, k1, k2, v, beta, n0, e = random_inputs(T, B, d, 3)
