@@ -175,9 +175,9 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
         dots = torch.bmm(n, k1.transpose(1, 2))  # (B, C, C)
         dots = dots * e_dots[:, :, i] if key_mode == "outer" else dots + e_dots[:, :, i]
         out = torch.bmm(dots * weights, upd)  # (B, C, d)
-        if f0 is not None:
-            from_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
-            out = out + scale * from_f0
+        if f0 is not None:  # + a_t q_i^T F_0
+            read_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
+            out = out + scale * read_f0
         n = F.layer_norm(out, (d,), eps=eps)
     return n, fw_new, norm_sq
 
@@ -192,10 +192,10 @@ def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     if a is not None:
         norm_sq = norm_sq * a
     key = make_key(k1, k2, key_mode)  # (B, dk)
+    query = None if n0 is None else make_key(n0, e[:, 0], key_mode)  # (B, dk): q1
     v_old = first_read = None
     if f0 is not None:  # k^T F_0 and q1^T F_0 in one pass over F_0
-        both = key[:, None] if n0 is None else torch.stack(
-            [key, make_key(n0, e[:, 0], key_mode)], 1)
+        both = key[:, None] if query is None else torch.stack([key, query], 1)
         both = torch.bmm(both, f0)  # (B, 1 or 2, d)
         if a is not None:
             both = both * a[:, None, None]
@@ -217,7 +217,7 @@ def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     if n0 is None:
         return v.new_zeros(v.shape[0], 1, v.shape[1]), fw_new, norm_sq
     # first read from the pass above: q1^T F_1 = s a q1^T F_0 + s c (q1 . k) u
-    n = (make_key(n0, e[:, 0], key_mode) * key).sum(-1)[:, None] * scaled_u
+    n = (query * key).sum(-1)[:, None] * scaled_u
     if first_read is not None:
         n = n + s[:, None] * first_read
     n = F.layer_norm(n, n.shape[-1:], eps=eps)
