@@ -66,6 +66,17 @@ class LSTMCore(nn.Module):
         out, (h, c) = lstm_with_resets(self.lstm, x, state[0], state[1], reset)
         return out, LSTMState(h, c)
 
+    def step(self, x: torch.Tensor, state: LSTMState | None = None,
+             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """One step: ``x [B, I]``, ``reset [B]`` -> ``(out [B, H], state)``."""
+        out, state = self(x[None], state, None if reset is None else reset[None])
+        return out[0], state
+
+    def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> LSTMState:
+        if len(tensors) != 2:
+            raise ValueError(f"an LSTM state is a tuple of 2 arrays (h, c), got {len(tensors)}")
+        return LSTMState(*tensors)
+
 
 def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
               **core_kwargs) -> nn.Module:
@@ -77,11 +88,14 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
         hidden_size: LSTM width (d_LSTM).
         d_fwm: FWM size (``"fwm"`` only).
         **core_kwargs: further :class:`~agents.fwm.FWMConfig` fields for ``"fwm"`` (``n_reads``,
-            ``residual``, ``beta_bias``, ``update_scale``, ...). Unless given, ``beta_bias`` is 1
-            and ``update_scale`` 1 / d_fwm, the authors' RL agent (REFERENCE.md).
+            ``residual``, ``beta_bias``, ``update_scale``, ``zero_init_output``, ...). Unless
+            given, ``beta_bias`` is 1 and ``update_scale`` 1 / d_fwm, the authors' RL agent
+            (REFERENCE.md), and ``zero_init_output`` is True: W_o starts at zero, so the agent
+            starts as its LSTM (not in the paper; measured in docs/results.md).
     """
     if core == "fwm":
-        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}
+        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True,
+                  "zero_init_output": True, **core_kwargs}
         return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
                                  **kwargs))
     if core == "lstm":
@@ -142,8 +156,6 @@ class RecurrentActorCriticPolicy(BasePolicy):
         self.features_extractor = self.make_features_extractor()
         self.core = make_core(core, self.features_extractor.features_dim, hidden_size, d_fwm,
                               **self.core_kwargs)
-        probe = self.core.initial_state(1)
-        self._state_cls, self._state_len = type(probe), len(probe)
         # SB3's actor and critic MLPs on the core's output (net_arch=[] or None: linear heads)
         self.mlp_extractor = MlpExtractor(self.core.output_size, net_arch or [], activation_fn,
                                           device="cpu")
@@ -197,10 +209,20 @@ class RecurrentActorCriticPolicy(BasePolicy):
     def _run_core(self, obs: torch.Tensor, state: RecurrentState | None,
                   episode_starts: torch.Tensor | None) -> tuple[torch.Tensor, RecurrentState]:
         """``obs [T, B, ...]``, ``episode_starts [T, B]`` -> ``(latent [T, B, H], state)``."""
-        if state is None:
-            state = self.initial_state(obs.shape[1])
+        if state is not None:
+            state = self.core.state_from_tuple(tuple(state))
         reset = None if episode_starts is None else episode_starts.to(torch.bool)
-        latent, state = self.core(self._features(obs), self._state_cls(*state), reset)
+        latent, state = self.core(self._features(obs), state, reset)
+        return latent, tuple(state)
+
+    def _step_core(self, obs: torch.Tensor, state: RecurrentState | None,
+                   episode_starts: torch.Tensor | None) -> tuple[torch.Tensor, RecurrentState]:
+        """One step, ``obs [B, ...]``, ``episode_starts [B]`` -> ``(latent [B, H], state)``,
+        through the core's per-step path (the FWM's keeps its memory in low-rank form)."""
+        if state is not None:
+            state = self.core.state_from_tuple(tuple(state))
+        reset = None if episode_starts is None else episode_starts.to(torch.bool)
+        latent, state = self.core.step(self._features(obs[None])[0], state, reset)
         return latent, tuple(state)
 
     def forward(self, obs: torch.Tensor, state: RecurrentState | None = None,
@@ -208,9 +230,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RecurrentState]:
         """One step for ``B`` environments: ``obs [B, ...]``, ``episode_starts [B]`` ->
         ``(actions, values [B], log_prob [B], new state)``."""
-        latent, state = self._run_core(obs.unsqueeze(0), state,
-                                       None if episode_starts is None else episode_starts[None])
-        latent = latent[0]
+        latent, state = self._step_core(obs, state, episode_starts)
         dist = self._distribution(latent)
         actions = dist.get_actions(deterministic=deterministic)
         return actions, self._value(latent), dist.log_prob(actions), state
@@ -233,9 +253,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     def predict_values(self, obs: torch.Tensor, state: RecurrentState | None = None,
                        episode_starts: torch.Tensor | None = None) -> torch.Tensor:
         """Values ``[B]`` of one step of observations ``[B, ...]`` from ``state``."""
-        latent, _ = self._run_core(obs.unsqueeze(0), state,
-                                   None if episode_starts is None else episode_starts[None])
-        return self._value(latent[0])
+        latent, _ = self._step_core(obs, state, episode_starts)
+        return self._value(latent)
 
     def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Actions from the zero state (SB3's stateless hook; use :meth:`predict` with a
@@ -254,10 +273,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         obs, vectorized = self.obs_to_tensor(observation)
         n_envs = obs.shape[0]
         if state is not None:
-            if len(state) != self._state_len:
-                raise ValueError(f"state must be a tuple of {self._state_len} arrays "
-                                 f"(as returned by predict), got {len(state)}")
             state = tuple(torch.as_tensor(np.asarray(s), device=self.device) for s in state)
+            self.core.state_from_tuple(state)  # a ValueError names what is wrong
             if any(s.shape[0] != n_envs for s in state):
                 raise ValueError(f"state arrays must have {n_envs} rows (one per env), got "
                                  f"{[tuple(s.shape) for s in state]}")

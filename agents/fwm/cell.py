@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
-from agents.fwm.ops import CHUNK, fwm_scan
+from agents.fwm.ops import CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, low_rank_memory
 
 
 class FWMState(NamedTuple):
@@ -24,6 +24,33 @@ class FWMState(NamedTuple):
     h: torch.Tensor
     c: torch.Tensor
     F: torch.Tensor
+
+
+class FWMStepState(NamedTuple):
+    """The state :meth:`FWMCell.step` carries from step to step: ``h, c [B, H]`` and the memory
+    in low-rank form (:class:`~agents.fwm.ops.LowRankMemory`: ``F = scale * base + sum_i w_i
+    k_i u_i^T`` over the cached steps), flat and batch-first so that it travels as a plain
+    tuple of arrays (SB3's ``predict``). :meth:`as_state` gives the plain :class:`FWMState`;
+    :meth:`FWMCell.forward` takes either."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+    base: torch.Tensor
+    scale: torch.Tensor
+    k1: torch.Tensor
+    k2: torch.Tensor
+    u: torch.Tensor
+    w: torch.Tensor
+    norm_sq: torch.Tensor
+
+    @property
+    def memory(self) -> LowRankMemory:
+        return LowRankMemory(*self[2:])
+
+    def as_state(self, key_mode: str) -> FWMState:
+        """The same state with F formed (:func:`~agents.fwm.ops.fold`); ``key_mode`` is the
+        cell's (``cell.config.key_mode``)."""
+        return FWMState(self.h, self.c, fold(self.memory, key_mode))
 
 
 @dataclasses.dataclass
@@ -45,8 +72,12 @@ class FWMConfig:
         squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI code leaves
             it linear (REFERENCE.md).
         layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
-        chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`); the
-            result does not depend on it, only the speed.
+        chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`), and
+            the steps :meth:`FWMCell.step` caches before it forms F; the result does not depend
+            on it, only the speed.
+        zero_init_output: start W_o of eq. (8) at zero, so that the cell starts as its LSTM
+            (with ``residual``) and the reads enter as W_o learns (not in the paper; the RL
+            agent learns much faster with it, docs/results.md).
     """
 
     input_size: int
@@ -60,6 +91,7 @@ class FWMConfig:
     squash_first_read_key: bool = True
     layer_norm_eps: float = 1e-5
     chunk_size: int = CHUNK
+    zero_init_output: bool = False
 
     def __post_init__(self):
         for name in ("input_size", "hidden_size", "d_fwm", "n_reads"):
@@ -99,6 +131,8 @@ class FWMCell(nn.Module):
         self.write_proj = nn.Linear(cfg.hidden_size, 3 * d + 1, bias=False)  # k1, k2, v, beta
         self.read_proj = nn.Linear(cfg.hidden_size, d * (1 + cfg.n_reads), bias=False)  # n0, e_i
         self.out_proj = nn.Linear(d, cfg.hidden_size, bias=False)  # W_o
+        if cfg.zero_init_output:
+            nn.init.zeros_(self.out_proj.weight)
 
     @property
     def output_size(self) -> int:
@@ -114,7 +148,7 @@ class FWMCell(nn.Module):
                          dtype=dtype)
         return FWMState(h, h.clone(), fw)
 
-    def forward(self, x: torch.Tensor, state: FWMState | None = None,
+    def forward(self, x: torch.Tensor, state: FWMState | FWMStepState | None = None,
                 reset: torch.Tensor | None = None, write_mask: torch.Tensor | None = None,
                 read_mask: torch.Tensor | None = None, reference: bool = False
                 ) -> tuple[torch.Tensor, FWMState]:
@@ -122,7 +156,8 @@ class FWMCell(nn.Module):
 
         Args:
             x: ``[T, B, I]``.
-            state: :class:`FWMState` or None (zeros).
+            state: :class:`FWMState`, :class:`FWMStepState` (from :meth:`step`) or None
+                (zeros).
             reset: ``[T, B]`` bool; where True the whole state (h, c, F) is zeroed before step
                 t (episode starts).
             write_mask: ``[T, B]`` bool; False = do not write (padding): F is left exactly as it
@@ -140,6 +175,8 @@ class FWMCell(nn.Module):
             raise ValueError(f"x must be [T, B, {cfg.input_size}], got {tuple(x.shape)}")
         if state is None:
             state = self.initial_state(batch, x.device, x.dtype)
+        elif isinstance(state, FWMStepState):
+            state = state.as_state(cfg.key_mode)
         for name, mask in (("reset", reset), ("write_mask", write_mask),
                            ("read_mask", read_mask)):
             if mask is not None and (mask.shape != (steps, batch) or mask.dtype != torch.bool):
@@ -190,13 +227,49 @@ class FWMCell(nn.Module):
                                          eps=cfg.layer_norm_eps, return_queries=True)
         return make_key(k1, k2, cfg.key_mode), queries
 
-    def step(self, x: torch.Tensor, state: FWMState | None = None,
-             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, FWMState]:
+    def step(self, x: torch.Tensor, state: FWMState | FWMStepState | None = None,
+             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, FWMStepState]:
         """One step for acting in an environment: ``x [B, I]`` -> ``(out [B, H], state)``;
-        ``reset [B]`` bool zeroes the state first (SB3's ``episode_starts``)."""
-        out, state = self.forward(x.unsqueeze(0), state,
-                                  None if reset is None else reset.unsqueeze(0))
-        return out.squeeze(0), state
+        ``reset [B]`` bool zeroes the state first (SB3's ``episode_starts``).
+
+        The memory is carried in low-rank form (:class:`FWMStepState`, :func:`~agents.fwm.ops.
+        fwm_step`): equal to :meth:`forward` step by step, but a step costs ``O(n d)`` per
+        sample for the ``n`` steps since F was last formed, instead of several passes over F.
+        """
+        cfg = self.config
+        if x.dim() != 2 or x.shape[1] != cfg.input_size:
+            raise ValueError(f"x must be [B, {cfg.input_size}], got {tuple(x.shape)}")
+        batch = x.shape[0]
+        if reset is not None and (reset.shape != (batch,) or reset.dtype != torch.bool):
+            raise ValueError(f"reset must be a bool tensor [B={batch}], got {reset.dtype} "
+                             f"{tuple(reset.shape)}")
+        if state is None:
+            state = self.initial_state(batch, x.device, x.dtype)
+        if isinstance(state, FWMStepState):
+            memory = state.memory
+        else:
+            memory = low_rank_memory(state.F)
+        reset_seq = None if reset is None else reset[None]  # (1, B)
+        h_seq, (h, c) = lstm_with_resets(self.lstm, x[None], state.h, state.c, reset_seq)
+        k1, k2, v, beta, n0, e = (t[0] for t in self._project(h_seq, None))
+        read, memory = fwm_step(memory, k1, k2, v, beta, n0, e, reset=reset,
+                                key_mode=cfg.key_mode, update_scale=cfg.update_scale,
+                                eps=cfg.layer_norm_eps, max_rank=cfg.chunk_size)  # (B, d)
+        out = self.out_proj(read)  # eq. (8), (B, H)
+        if cfg.residual:
+            out = out + h_seq[0]
+        return out, FWMStepState(h, c, *memory)
+
+    def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> FWMState | FWMStepState:
+        """A plain tuple of batch-first tensors (as SB3's ``predict`` carries it) back as the
+        state it came from: 3 tensors are an :class:`FWMState`, 9 an :class:`FWMStepState`."""
+        if len(tensors) == len(FWMState._fields):
+            return FWMState(*tensors)
+        if len(tensors) == len(FWMStepState._fields):
+            return FWMStepState(*tensors)
+        fields = ", ".join(FWMStepState._fields)
+        raise ValueError(f"an FWM state is a tuple of 3 arrays (h, c, F) or of 9 ({fields}), "
+                         f"got {len(tensors)}")
 
     def _lstm(self, x: torch.Tensor, state: FWMState, reset: torch.Tensor | None):
         return lstm_with_resets(self.lstm, x, state.h, state.c, reset)

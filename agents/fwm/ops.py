@@ -41,6 +41,8 @@ a constant C times smaller than a per-step scan. :data:`CHUNK` is the default ch
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -146,13 +148,7 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
             v_old = past if v_old is None else v_old + past
         u = v_t[t] if v_old is None else v_t[t] - v_old  # (B, d), eq. (3)
         c = coef_t[t]  # (B,)
-        g_sq = norm_sq + c.square() * key_sq_t[t] * u.square().sum(-1)  # ||F_t-1 + c k u^T||^2
-        if v_old is not None:
-            g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
-        # eq. (4); a step that does not write (beta = 0: padding) leaves F exactly as it was,
-        # even when rounding puts its norm a hair above 1
-        s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
-        norm_sq = g_sq * s.square()
+        s, norm_sq = _clip(norm_sq, c, key_sq_t[t], u, v_old)  # eq. (4)
         w = torch.cat([w, c[:, None]], 1) * s[:, None]  # (B, t + 1)
         a = a * s
         updates.append(u)
@@ -203,11 +199,7 @@ def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
         first_read = both[:, 1] if n0 is not None else None
     u = v if v_old is None else v - v_old  # eq. (3)
     c = coef
-    g_sq = norm_sq + c.square() * key.square().sum(-1) * u.square().sum(-1)
-    if v_old is not None:
-        g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
-    s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # eq. (4), as in _chunk
-    norm_sq = g_sq * s.square()
+    s, norm_sq = _clip(norm_sq, c, key.square().sum(-1), u, v_old)  # eq. (4)
     scaled_u = (s * c)[:, None] * u  # (B, d)
     if f0 is None:
         fw_new = key[:, :, None] * scaled_u[:, None, :]
@@ -225,6 +217,147 @@ def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
         n = torch.bmm(make_key(n, e[:, i], key_mode)[:, None], fw_new).squeeze(1)
         n = F.layer_norm(n, n.shape[-1:], eps=eps)
     return n[:, None], fw_new, norm_sq
+
+
+class LowRankMemory(NamedTuple):
+    """The memory in the unrolled form of the chunk-parallel scan, carried from call to call::
+
+        F = scale * base + sum_i w_i vec(k1_i (x) k2_i) u_i^T      (i over the n cached steps)
+
+    so that a step reads and writes it in ``O(n d)`` per sample instead of passes over the
+    ``dk x d`` matrix F. Every tensor is batch-first: ``base [B, dk, d]``, ``scale [B]``,
+    ``k1, k2, u [B, n, d]`` (the cached steps' write keys and updates), ``w [B, n]``,
+    ``norm_sq [B]`` = ||F||^2. :func:`fwm_step` folds the cache into ``base`` every
+    ``max_rank`` steps; :func:`fold` gives the plain F.
+    """
+
+    base: torch.Tensor
+    scale: torch.Tensor
+    k1: torch.Tensor
+    k2: torch.Tensor
+    u: torch.Tensor
+    w: torch.Tensor
+    norm_sq: torch.Tensor
+
+
+def low_rank_memory(state: torch.Tensor) -> LowRankMemory:
+    """``F [B, dk, d]`` (norm <= 1) as a :class:`LowRankMemory` with an empty cache. One pass
+    over F for its norm. Rows of a zero F that needs no gradient get ``scale = 0``, so that a
+    fresh memory is never read."""
+    batch, _, d = state.shape
+    norm_sq = torch.linalg.vector_norm(state.flatten(1), dim=1).square()  # (B,)
+    scale = norm_sq.new_ones(batch)
+    if not state.requires_grad:
+        scale = (norm_sq > 0).to(state.dtype)
+    empty = state.new_zeros(batch, 0, d)
+    return LowRankMemory(state, scale, empty, empty, empty, state.new_zeros(batch, 0), norm_sq)
+
+
+def fold(memory: LowRankMemory, key_mode: str = "outer") -> torch.Tensor:
+    """The plain memory ``F = scale * base + K^T diag(w) U``, ``[B, dk, d]``, the keys being
+    ``make_key(k1_i, k2_i, key_mode)``."""
+    base, scale, k1, k2, u, w, _ = memory
+    if k1.shape[1] == 0:
+        return scale[:, None, None] * base
+    keys = make_key(k1, k2, key_mode)  # (B, n, dk)
+    if not bool(scale.any()):  # the base is gone (reset in every row): no pass over it
+        return torch.bmm(keys.transpose(1, 2), w[..., None] * u)  # (B, dk, d)
+    return torch.baddbmm(scale[:, None, None] * base, keys.transpose(1, 2), w[..., None] * u)
+
+
+def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
+             beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
+             reset: torch.Tensor | None = None, key_mode: str = "outer",
+             update_scale: float = 1.0, eps: float = 1e-5, max_rank: int = CHUNK
+             ) -> tuple[torch.Tensor, LowRankMemory]:
+    """One write and N_r reads (eqs. (3)-(7)) on a :class:`LowRankMemory`: the per-step path for
+    acting in an environment. Equal to one step of :func:`fwm_scan` (tests hold it to 1e-10 in
+    float64). It never touches ``base`` while every row has been reset since the last fold (an
+    episode start everywhere, as in the paper's meta-RL setting); otherwise it makes N_r passes
+    over it (one for ``k^T base`` and the first read together, one per further read). A new
+    ``[B, dk, d]`` tensor is made only every ``max_rank`` steps, when the cache is folded into
+    ``base``; :func:`_step` instead makes one per step and four to six passes.
+
+    Args:
+        memory: the memory before the step.
+        k1, k2, v: ``[B, d]``; beta: ``[B]``; n0: ``[B, d]``; e: ``[B, N_r, d]``.
+        reset: ``[B]`` bool, F zeroed before the step.
+        key_mode, update_scale, eps: as in :func:`fwm_scan`.
+        max_rank: cached steps after which the cache is folded into ``base``.
+
+    Returns:
+        ``(read [B, d], memory after the step)``.
+    """
+    base, scale, c1, c2, cu, w, norm_sq = memory
+    batch, d = v.shape
+    if reset is not None:
+        if bool(reset.all()):  # nothing before this step is remembered: drop the cache too
+            empty = v.new_zeros(batch, 0, d)
+            scale, c1, c2, cu, w = v.new_zeros(batch), empty, empty, empty, v.new_zeros(batch, 0)
+            norm_sq = v.new_zeros(batch)
+        elif bool(reset.any()):
+            keep = (~reset).to(v.dtype)  # (B,)
+            scale, w, norm_sq = scale * keep, w * keep[:, None], norm_sq * keep
+    use_base = bool(scale.any())  # one host sync per step
+    key = make_key(k1, k2, key_mode)  # (B, dk)
+    c = beta * update_scale  # (B,)
+    v_old = read_base = None  # k^T F and q1^T base
+    if use_base:  # k^T base and q1^T base in one pass over base
+        both = torch.bmm(torch.stack([key, make_key(n0, e[:, 0], key_mode)], 1), base)  # (B, 2, d)
+        v_old, read_base = scale[:, None] * both[:, 0], both[:, 1]
+    if c1.shape[1]:  # + sum_i w_i (k_i . k) u_i
+        past = _weighted_sum(w * _cache_dots(k1, k2, c1, c2, key_mode), cu)  # (B, d)
+        v_old = past if v_old is None else v_old + past
+    u = v if v_old is None else v - v_old  # eq. (3)
+    key_sq = key.square().sum(-1) if key_mode == "concat" else \
+        k1.square().sum(-1) * k2.square().sum(-1)  # (B,): |k1 (x) k2|^2 = |k1|^2 |k2|^2
+    s, norm_sq = _clip(norm_sq, c, key_sq, u, v_old)  # eq. (4)
+    w = torch.cat([w, c[:, None]], 1) * s[:, None]  # (B, n + 1)
+    scale = scale * s
+    c1, c2 = torch.cat([c1, k1[:, None]], 1), torch.cat([c2, k2[:, None]], 1)  # (B, n + 1, d)
+    cu = torch.cat([cu, u[:, None]], 1)
+    n = n0
+    for i in range(e.shape[1]):  # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
+        out = _weighted_sum(w * _cache_dots(n, e[:, i], c1, c2, key_mode), cu)  # (B, d)
+        if use_base:
+            from_base = read_base if i == 0 else \
+                torch.bmm(make_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
+            out = out + scale[:, None] * from_base
+        n = F.layer_norm(out, (d,), eps=eps)
+    memory = LowRankMemory(base, scale, c1, c2, cu, w, norm_sq)
+    if c1.shape[1] >= max_rank:
+        empty = v.new_zeros(batch, 0, d)
+        memory = LowRankMemory(fold(memory, key_mode), v.new_ones(batch), empty, empty, empty,
+                               v.new_zeros(batch, 0), norm_sq)
+    return n, memory
+
+
+def _clip(norm_sq, c, key_sq, u, v_old):
+    """Eq. (4) without a pass over F: the clip factor ``s = 1 / max(1, ||G||)`` of
+    ``G = F + c k u^T`` from the scalar recurrence
+    ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` (``v_old = k^T F``; None: F is
+    known to be empty), all ``[B]`` except ``u, v_old [B, d]``. Returns ``(s, ||s G||^2)``."""
+    g_sq = norm_sq + c.square() * key_sq * u.square().sum(-1)
+    if v_old is not None:
+        g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
+    # a step that does not write (beta = 0: padding) leaves F exactly as it was, even when
+    # rounding puts its norm a hair above 1
+    s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
+    return s, g_sq * s.square()
+
+
+def _cache_dots(a1, a2, b1, b2, key_mode):
+    """``make_key(a1, a2) . make_key(b1_i, b2_i)`` for each cached step i, ``[B, n]``, from
+    ``a1, a2 [B, d]`` and ``b1, b2 [B, n, d]`` (broadcast products: at one step these are far
+    too small for a batch of matmuls to pay)."""
+    first = (b1 * a1[:, None]).sum(-1)
+    second = (b2 * a2[:, None]).sum(-1)
+    return first * second if key_mode == "outer" else first + second
+
+
+def _weighted_sum(weights, vectors):
+    """``sum_i weights_i vectors_i``: ``[B, n]``, ``[B, n, d]`` -> ``[B, d]``."""
+    return (weights[..., None] * vectors).sum(1)
 
 
 def _key_dots(a1, a2, b1, b2, key_mode):

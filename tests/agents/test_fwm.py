@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents.fwm import FWMCell, FWMConfig, fwm_scan, fwm_scan_reference, make_key
+from agents.fwm import (FWMCell, FWMConfig, fold, fwm_scan, fwm_scan_reference, fwm_step,
+                        low_rank_memory, make_key)
 
 D64 = torch.float64
 
@@ -103,6 +104,57 @@ def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_siz
     assert grads_ref[0].abs().sum() > 0, "the initial state must receive a gradient"
 
 
+@pytest.mark.parametrize("key_mode", ["outer", "concat"])
+@pytest.mark.parametrize("max_rank", [1, 3, 32])
+@pytest.mark.parametrize("start", ["carried", "zero"])
+def test_low_rank_steps_equal_reference_outputs_and_gradients(key_mode, max_rank, start):
+    """fwm_step (acting, memory in low-rank form) over T steps == the reference over T, with a
+    reset of one row, a reset of every row (the cache is dropped) and folds every max_rank."""
+    T, B, d, n_reads = 9, 3, 4, 3
+    inputs = random_inputs(T, B, d, n_reads, key_mode=key_mode)
+    if start == "zero":
+        inputs[0] = torch.zeros_like(inputs[0]).requires_grad_()
+    reset = torch.zeros(T, B, dtype=torch.bool)
+    reset[4, 1] = True
+    reset[6] = True
+    kwargs = dict(key_mode=key_mode, update_scale=0.7)
+    ref = fwm_scan_reference(*inputs, reset=reset, **kwargs)
+    state, k1, k2, v, beta, n0, e = inputs
+    memory, reads = low_rank_memory(state), []
+    for t in range(T):
+        read, memory = fwm_step(memory, k1[t], k2[t], v[t], beta[t], n0[t], e[t], reset=reset[t],
+                                max_rank=max_rank, **kwargs)
+        reads.append(read)
+    fast = (torch.stack(reads), fold(memory, key_mode))
+    assert memory.k1.shape[1] == (T - 6) % max_rank  # cache dropped at the full reset, folded
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    torch.testing.assert_close(memory.norm_sq, ref[1].flatten(1).square().sum(1), rtol=0,
+                               atol=1e-12)
+    g = torch.Generator().manual_seed(1)
+    weights = [torch.randn(x.shape, generator=g, dtype=D64) for x in ref]
+    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast)), inputs)
+    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref)), inputs)
+    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
+
+
+def test_low_rank_step_never_touches_a_fresh_or_fully_reset_memory():
+    """A zero memory that needs no gradient, or one reset in every row, is never read: a NaN
+    base does not reach the outputs (it would if the step made a pass over it)."""
+    T, B, d = 5, 2, 3
+    state, k1, k2, v, beta, n0, e = (x.detach() for x in random_inputs(T, B, d, 2))
+    memory = low_rank_memory(torch.zeros_like(state))
+    assert (memory.scale == 0).all()
+    poisoned = memory._replace(base=torch.full_like(state, float("nan")))
+    read, after = fwm_step(poisoned, k1[0], k2[0], v[0], beta[0], n0[0], e[0])
+    assert torch.isfinite(read).all()
+    memory = low_rank_memory(state)._replace(base=torch.full_like(state, float("nan")))
+    read, _ = fwm_step(memory, k1[0], k2[0], v[0], beta[0], n0[0], e[0],
+                       reset=torch.ones(B, dtype=torch.bool))
+    assert torch.isfinite(read).all()
+
+
 @pytest.mark.parametrize("chunk_size", [1, 4])
 def test_reset_of_every_row_at_the_start_gives_the_initial_state_a_zero_gradient(chunk_size):
     state, *rest = random_inputs(6, 3, 4, 2)
@@ -149,14 +201,21 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-10)
     for a, b in zip(state, state_ref):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
-    # T single steps with the state carried equal one T-long call
-    s, outs = None, []
-    for t in range(10):
-        o, s = cell.step(x[t], s, reset[t])
-        outs.append(o)
-    torch.testing.assert_close(torch.stack(outs), out, rtol=0, atol=1e-12)
-    for a, b in zip(s, state):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # T single steps with the state carried (in low-rank form, folded every 3 steps here)
+    # equal one T-long call, from a zero and from a carried state
+    cell.config.chunk_size = 3
+    for start in (None, cell(x[:4])[1]):
+        out, state = cell(x, start, reset=reset)
+        s, outs = start, []
+        for t in range(10):
+            o, s = cell.step(x[t], s, reset[t])
+            outs.append(o)
+        torch.testing.assert_close(torch.stack(outs), out, rtol=0, atol=1e-12)
+        for a, b in zip(s.as_state(cell.config.key_mode), state):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        # the step state continues a sequence call like the plain state it stands for
+        more = torch.randn(3, 3, 6, dtype=D64)
+        torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
 
 
 def test_cell_reset_equals_fresh_start():
