@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark the Fast Weight Memory cell: training (forward + backward + Adam) and forward-only
 throughput of the catbAbI-sized model, the plain-loop reference for comparison, peak memory, and
-env-steps/s of the agent-sized cell. Not a test: prints a table.
+env-steps/s of the agent-sized cell, training and acting (one call per step). Not a test:
+prints a table.
 
 Example:
     python scripts/bench_fwm.py
@@ -151,6 +152,25 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("agent cell (LSTM 32, d_FWM 16, B=600, T=30)",
                  n / timed(agent_train, args.repeats, device),
                  n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+    # acting: one call per env step, episode starts at step 0 as in the paper's rollouts
+    starts = torch.ones(obs.shape[1], dtype=torch.bool, device=device)
+
+    def act(one_step):
+        with torch.no_grad():
+            state = None
+            for t in range(obs.shape[0]):
+                state = one_step(obs[t], state, starts if t == 0 else None)
+
+    def low_rank(x, state, reset):  # FWMCell.step: the memory in low-rank form
+        return agent.step(x, state, reset)[1]
+
+    def plain(x, state, reset):  # a one-step forward: F formed and read at every step
+        return agent(x[None], state, None if reset is None else reset[None])[1]
+
+    rows.append(("agent cell acting, step() (low-rank memory)", float("nan"),
+                 n / timed(lambda: act(low_rank), args.repeats, device), "env-steps/s"))
+    rows.append(("agent cell acting, forward() with T=1 (F every step)", float("nan"),
+                 n / timed(lambda: act(plain), args.repeats, device), "env-steps/s"))
     for size in args.chunk_sizes:
         agent.config.chunk_size = size
         rows.append((f"agent cell, chunks of {size}", n / timed(agent_train, args.repeats, device),
@@ -162,8 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| {'model':<58} | {'train':>10} | {'forward':>10} | unit |")
     print(f"|{'-' * 60}|{'-' * 12}|{'-' * 12}|------|")
     for name, tr, fw, unit in rows:
-        fw_text = f"{fw:>10,.0f}" if fw == fw else f"{'-':>10}"  # nan: not measured
-        print(f"| {name:<58} | {tr:>10,.0f} | {fw_text} | {unit} |")
+        tr_text, fw_text = (f"{x:>10,.0f}" if x == x else f"{'-':>10}" for x in (tr, fw))  # nan: -
+        print(f"| {name:<58} | {tr_text} | {fw_text} | {unit} |")
     kind = "GPU memory allocated" if device == "cuda" else "resident memory of the process"
     print(f"peak {kind} after the catbAbI fast-path runs: {peak:.2f} GiB")
 
