@@ -21,8 +21,8 @@ chunk instead of several times per step (REFERENCE.md: "a gated delta rule whose
 clip factor"):
 
 * sequential, per step, only vectors of size d and C: ``k_t^T F_t-1 = a_t-1 k_t^T F_0 +
-  sum_i w_t-1,i (k_i . k_t) u_i`` from the precomputed ``K F_0`` and Gram matrix ``K K^T`` (formed from the key factors,
-  ``(k1_t . k1_i)(k2_t . k2_i)``, without the dk-sized keys);
+  sum_i w_t-1,i (k_i . k_t) u_i`` from the precomputed ``K F_0`` and Gram matrix ``K K^T``
+  (formed from the key factors, ``(k1_t . k1_i)(k2_t . k2_i)``, without the dk-sized keys);
   the clip factor from the scalar norm recurrence
   ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` for ``G = F + c k u^T``;
 * then, for all steps of the chunk at once, each read of eq. (7) is two batched matmuls,
@@ -32,11 +32,18 @@ clip factor"):
 Resets zero ``a`` and ``w`` (the memory before the step is gone); padding (``beta = 0``) has
 ``s = 1`` and ``w = 0``, so a row that never writes ends with F exactly as it started. A chunk
 that starts from a known-empty memory (every row resets at its first step, or a zero initial
-state that needs no gradient) skips the products with ``F_0``. A chunk of one step (acting in
-an environment, one call per step) takes a lean path that forms F_1 first and reads it
-directly. Autograd keeps about one copy of F per chunk, so backward memory is linear in T with
-a constant C times smaller than a per-step scan. :data:`CHUNK` is the default chunk length
-(``scripts/bench_fwm.py --chunk-sizes 8 16 32 64`` compares them).
+state that needs no gradient) skips the products with ``F_0``. A chunk of one step takes a lean
+path that forms F_1 first and reads it directly. Autograd keeps about one copy of F per chunk,
+so backward memory is linear in T with a constant C times smaller than a per-step scan.
+:data:`CHUNK` is the default chunk length (``scripts/bench_fwm.py --chunk-sizes 8 16 32 64``
+compares them).
+
+Acting in an environment is one call per step, where a chunk has one step and F would be formed
+and read at every step. :func:`fwm_step` instead carries the unrolled form itself from call to
+call (:class:`LowRankMemory`: ``F_0``, ``a`` and the cached ``k1, k2, u, w`` of the steps since
+F was last formed), so a step costs ``O(n d)`` per sample for its ``n`` cached steps and never
+touches F while every row has been reset since (an episode start everywhere); every
+``max_rank`` steps the cache is folded into F.
 """
 
 from __future__ import annotations
@@ -106,7 +113,7 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         if reset is not None and any(resets_at[span]):
             chunk_keep = [keep[:, t] if r else None for t, r in zip(range(t0, t1), resets_at[span])]
         wants_reads = reads_in is None or any(reads_in[span])
-        run = _step if t1 - t0 == 1 else _chunk  # one step (acting in an env): fewer, lean ops
+        run = _step if t1 - t0 == 1 else _chunk  # a one-step chunk: fewer, lean ops
         reads, fw, norm_sq = run(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
                                  v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
                                  e[:, span], chunk_keep, key_mode, eps)
