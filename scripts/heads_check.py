@@ -1,12 +1,13 @@
 """Diagnostic: how fast do recurrent A2C agents learn a task without memory? All 64 envs use ONE
 fixed training graph, so a memoryless policy can learn shortest paths from the observed agent
 and reward locations (~170 reward). Compares linear heads (the paper's agent) with SB3-style
-64-64 actor/critic MLPs on the core, and SB3's feed-forward A2C as the yardstick, all with the
-paper's A2C settings.
+64-64 actor/critic MLPs on the core, the FWM's read output W_o initialised by PyTorch's default
+or at zero (the policy's default: the agent starts as its LSTM), and SB3's feed-forward A2C as
+the yardstick, all with the paper's A2C settings.
 
 Example::
 
-    python scripts/heads_check.py --updates 160
+    python scripts/heads_check.py --updates 160 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -34,35 +35,44 @@ def main(argv=None) -> dict:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--updates", type=int, default=160)
     p.add_argument("--n-envs", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="seeds; each agent is trained once per seed and the mean is reported")
     args = p.parse_args(argv)
     steps = args.updates * args.n_envs * PAPER_PRESET["n_steps"]
+    fwm = {"core": "fwm", "hidden_size": 32, "d_fwm": 16}
+    default_init = {"core_kwargs": {"zero_init_output": False}}
     agents = {
-        "FWM-32-16, linear heads": {"core": "fwm", "hidden_size": 32, "d_fwm": 16},
-        "FWM-32-16, 64-64 MLP heads": {"core": "fwm", "hidden_size": 32, "d_fwm": 16,
-                                       "net_arch": [64, 64]},
+        "FWM-32-16, linear heads": {**fwm, **default_init},
+        "FWM-32-16, 64-64 MLP heads": {**fwm, **default_init, "net_arch": [64, 64]},
+        "FWM-32-16, 64-64 MLP heads, W_o = 0": {**fwm, "net_arch": [64, 64]},
         "LSTM-32, linear heads": {"core": "lstm", "hidden_size": 32},
         "LSTM-32, 64-64 MLP heads": {"core": "lstm", "hidden_size": 32, "net_arch": [64, 64]},
+        "SB3 A2C MlpPolicy (feed-forward 64-64)": None,
     }
+
+    def train(kwargs, seed: int) -> float:
+        if kwargs is None:  # SB3's own feed-forward A2C, same settings
+            model = A2C("MlpPolicy", VecMonitor(GymnasiumVecEnv(single_graph_env(args.n_envs))),
+                        n_steps=30, gamma=0.9, ent_coef=0.03, vf_coef=0.1, learning_rate=1e-3,
+                        seed=seed, device="cpu",
+                        policy_kwargs={"optimizer_class": torch.optim.Adam,
+                                       "optimizer_kwargs": {"eps": 1e-4}})
+        else:
+            model = RecurrentA2C("RecurrentActorCriticPolicy", single_graph_env(args.n_envs),
+                                 policy_kwargs=kwargs, seed=seed, device="cpu", **PAPER_PRESET)
+        model.learn(steps)
+        return float(np.mean([e["r"] for e in model.ep_info_buffer]))
+
     results = {}
-    print(f"{args.updates} updates of {args.n_envs} episodes on one fixed graph, seed {args.seed}")
+    print(f"{args.updates} updates of {args.n_envs} episodes on one fixed graph, seeds "
+          f"{args.seeds}")
     for name, kwargs in agents.items():
         start = time.perf_counter()
-        model = RecurrentA2C("RecurrentActorCriticPolicy", single_graph_env(args.n_envs),
-                             policy_kwargs=kwargs, seed=args.seed, device="cpu", **PAPER_PRESET)
-        model.learn(steps)
-        results[name] = float(np.mean([e["r"] for e in model.ep_info_buffer]))
-        print(f"{name:<36}{results[name]:>8.1f}   ({time.perf_counter() - start:.0f} s)",
+        per_seed = [train(kwargs, seed) for seed in args.seeds]
+        results[name] = {"mean": float(np.mean(per_seed)), "per_seed": per_seed}
+        print(f"{name:<40}{results[name]['mean']:>8.1f}   per seed "
+              f"{' '.join(f'{r:.1f}' for r in per_seed)}   ({time.perf_counter() - start:.0f} s)",
               flush=True)
-    env = VecMonitor(GymnasiumVecEnv(single_graph_env(args.n_envs)))
-    model = A2C("MlpPolicy", env, n_steps=30, gamma=0.9, ent_coef=0.03, vf_coef=0.1,
-                learning_rate=1e-3, seed=args.seed, device="cpu",
-                policy_kwargs={"optimizer_class": torch.optim.Adam,
-                               "optimizer_kwargs": {"eps": 1e-4}})
-    model.learn(steps)
-    name = "SB3 A2C MlpPolicy (feed-forward 64-64)"
-    results[name] = float(np.mean([e["r"] for e in model.ep_info_buffer]))
-    print(f"{name:<36}{results[name]:>8.1f}")
     print("(mean reward of the last 100 training episodes; random ~44, shortest path ~171)")
     return results
 
