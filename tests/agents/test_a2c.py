@@ -272,6 +272,30 @@ def test_save_load_identical_actions(tmp_path, core, kwargs):
         torch.testing.assert_close(p["exp_avg"], q["exp_avg"], rtol=0, atol=0)
 
 
+def test_predict_takes_either_fwm_state_and_names_a_bad_one():
+    """Acting carries the FWM's memory in low-rank form (9 arrays); the plain (h, c, F) state
+    it stands for gives the same next step, and a tuple of another length is refused."""
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=4)
+    model = RecurrentA2C("FWMPolicy", env, n_steps=5, seed=0, device="cpu",
+                         policy_kwargs={"core_kwargs": {"zero_init_output": False}})
+    obs = env.reset()
+    _, step_state = model.predict(obs, None, np.ones(4, bool))
+    assert len(step_state) == 9
+    core = model.policy.core
+    plain = core.state_from_tuple(tuple(map(torch.as_tensor, step_state))).as_state("outer")
+    assert plain.F.abs().sum() > 0  # the memory was written
+    continuing = np.zeros(4, bool)
+    model.policy.eval()
+    with torch.no_grad():
+        obs_t = torch.as_tensor(obs)
+        from_step = model.policy.predict_values(obs_t, tuple(map(torch.as_tensor, step_state)),
+                                                torch.as_tensor(continuing))
+        from_plain = model.policy.predict_values(obs_t, tuple(plain), torch.as_tensor(continuing))
+    torch.testing.assert_close(from_step, from_plain, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="an FWM state is a tuple of 3 arrays"):
+        model.predict(obs, step_state[:4], continuing)
+
+
 def test_policy_save_load_keeps_the_mlp_heads(tmp_path):
     """SB3's policy-level save/load rebuilds from the constructor parameters."""
     space = gym.spaces.Box(-1, 1, (3,), np.float32)
