@@ -306,18 +306,18 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
             keep = (~reset).to(v.dtype)  # (B,)
             scale, w, norm_sq = scale * keep, w * keep[:, None], norm_sq * keep
     use_base = bool(scale.any())  # one host sync per step
-    key = make_key(k1, k2, key_mode)  # (B, dk)
     c = beta * update_scale  # (B,)
     v_old = read_base = None  # k^T F and q1^T base
     if use_base:  # k^T base and q1^T base in one pass over base
-        both = torch.bmm(torch.stack([key, make_key(n0, e[:, 0], key_mode)], 1), base)  # (B, 2, d)
+        queries = torch.stack([make_key(k1, k2, key_mode), make_key(n0, e[:, 0], key_mode)], 1)
+        both = torch.bmm(queries, base)  # (B, 2, d)
         v_old, read_base = scale[:, None] * both[:, 0], both[:, 1]
     if c1.shape[1]:  # + sum_i w_i (k_i . k) u_i
         past = _weighted_sum(w * _cache_dots(k1, k2, c1, c2, key_mode), cu)  # (B, d)
         v_old = past if v_old is None else v_old + past
     u = v if v_old is None else v - v_old  # eq. (3)
-    key_sq = key.square().sum(-1) if key_mode == "concat" else \
-        k1.square().sum(-1) * k2.square().sum(-1)  # (B,): |k1 (x) k2|^2 = |k1|^2 |k2|^2
+    k1_sq, k2_sq = k1.square().sum(-1), k2.square().sum(-1)  # (B,)
+    key_sq = k1_sq * k2_sq if key_mode == "outer" else k1_sq + k2_sq  # |key|^2
     s, norm_sq = _clip(norm_sq, c, key_sq, u, v_old)  # eq. (4)
     w = torch.cat([w, c[:, None]], 1) * s[:, None]  # (B, n + 1)
     scale = scale * s
