@@ -90,12 +90,10 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
         **core_kwargs: further :class:`~agents.fwm.FWMConfig` fields for ``"fwm"`` (``n_reads``,
             ``residual``, ``beta_bias``, ``update_scale``, ``zero_init_output``, ...). Unless
             given, ``beta_bias`` is 1 and ``update_scale`` 1 / d_fwm, the authors' RL agent
-            (REFERENCE.md), and ``zero_init_output`` is True: W_o starts at zero, so the agent
-            starts as its LSTM (not in the paper; measured in docs/results.md).
+            (REFERENCE.md).
     """
     if core == "fwm":
-        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True,
-                  "zero_init_output": True, **core_kwargs}
+        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}
         return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
                                  **kwargs))
     if core == "lstm":

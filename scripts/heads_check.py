@@ -2,7 +2,7 @@
 fixed training graph, so a memoryless policy can learn shortest paths from the observed agent
 and reward locations (~170 reward). Compares linear heads (the paper's agent) with SB3-style
 64-64 actor/critic MLPs on the core, the FWM's read output W_o initialised by PyTorch's default
-or at zero (the policy's default: the agent starts as its LSTM), and SB3's feed-forward A2C as
+or at zero (the agent starts as its LSTM), and SB3's feed-forward A2C as
 the yardstick, all with the paper's A2C settings.
 
 Example::
@@ -40,11 +40,11 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     steps = args.updates * args.n_envs * PAPER_PRESET["n_steps"]
     fwm = {"core": "fwm", "hidden_size": 32, "d_fwm": 16}
-    default_init = {"core_kwargs": {"zero_init_output": False}}
     agents = {
-        "FWM-32-16, linear heads": {**fwm, **default_init},
-        "FWM-32-16, 64-64 MLP heads": {**fwm, **default_init, "net_arch": [64, 64]},
-        "FWM-32-16, 64-64 MLP heads, W_o = 0": {**fwm, "net_arch": [64, 64]},
+        "FWM-32-16, linear heads": fwm,
+        "FWM-32-16, 64-64 MLP heads": {**fwm, "net_arch": [64, 64]},
+        "FWM-32-16, 64-64 MLP heads, W_o = 0": {**fwm, "net_arch": [64, 64],
+                                                "core_kwargs": {"zero_init_output": True}},
         "LSTM-32, linear heads": {"core": "lstm", "hidden_size": 32},
         "LSTM-32, 64-64 MLP heads": {"core": "lstm", "hidden_size": 32, "net_arch": [64, 64]},
         "SB3 A2C MlpPolicy (feed-forward 64-64)": None,

@@ -59,10 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
                    help="actor and critic MLP widths on the core's output (SB3's net_arch; none "
                         "given: linear heads, which learn much more slowly, see docs/results.md)")
-    p.add_argument("--read-init", choices=["zeros", "default"], default="zeros",
-                   help="initial W_o of the FWM's read output h + W_o n: zeros (the agent "
-                        "starts as its LSTM; learns much faster, docs/results.md) or PyTorch's "
-                        "default Linear initialisation (the paper does not say)")
+    p.add_argument("--read-init", choices=["default", "zeros"], default="default",
+                   help="initial W_o of the FWM's read output h + W_o n: PyTorch's default "
+                        "Linear initialisation (the paper does not say) or zeros (the agent "
+                        "starts as its LSTM; no difference in 60 minutes, docs/results.md)")
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--normalize-advantage", action="store_true",
                    help="standardise advantages per update (not in the paper)")
@@ -149,7 +149,7 @@ def main(argv=None) -> dict:
         if config["core"] == "fwm":
             policy_kwargs["d_fwm"] = config["d_fwm"]
             policy_kwargs["core_kwargs"] = {
-                "zero_init_output": config.get("read_init", "zeros") == "zeros"}
+                "zero_init_output": config.get("read_init", "default") == "zeros"}
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
                              seed=config["seed"], device=args.device, **config["preset"])
     wall_clock_bar = args.minutes is not None and not args.no_progress

@@ -276,6 +276,7 @@ def test_predict_takes_either_fwm_state_and_names_a_bad_one():
     """Acting carries the FWM's memory in low-rank form (9 arrays); the plain (h, c, F) state
     it stands for gives the same next step, and a tuple of another length is refused."""
     env = make_metro_vec_env("MetroPOMDP-v0", num_envs=4)
+    # (W_o != 0, so that the values below depend on the memory)
     model = RecurrentA2C("FWMPolicy", env, n_steps=5, seed=0, device="cpu",
                          policy_kwargs={"core_kwargs": {"zero_init_output": False}})
     obs = env.reset()
