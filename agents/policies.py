@@ -9,7 +9,8 @@ One policy class, :class:`RecurrentActorCriticPolicy`, with a pluggable recurren
 Both cores map observations ``[T, B, I]`` to features ``[T, B, H]`` with a state that is a tuple
 of batch-first tensors and a per-step reset mask (SB3's ``episode_starts``: the state of that
 row is zeroed before the step), and have a one-step ``step`` for acting (the FWM's carries its
-memory in low-rank form, :class:`~agents.fwm.FWMStepState`) and ``state_from_tuple``. A linear actor head and a linear critic head read the features.
+memory in low-rank form, :class:`~agents.fwm.FWMStepState`) and ``state_from_tuple``. Linear
+actor and critic heads (optionally after SB3-style MLPs, ``net_arch``) read the features.
 
 ``predict(observation, state, episode_start, deterministic)`` has SB3's recurrent signature
 (numpy in, numpy out; ``state`` is a tuple of ``[n_envs, ...]`` arrays, None for the zero
