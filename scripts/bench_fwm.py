@@ -38,29 +38,29 @@ class TokenModel(nn.Module):
         return self.head(out), state
 
 
+def _wall(fn, device: str) -> float:
+    """Wall time of one call of ``fn`` (synchronised on CUDA)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
 def timed(fn, repeats: int, device: str) -> float:
     """Best wall time of ``repeats`` calls (after one warm-up call)."""
     fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(_wall(fn, device) for _ in range(repeats))
 
 
 def timed_pair(fn_a, fn_b, repeats: int, device: str) -> tuple[float, float]:
-    """Best wall times of ``fn_a`` and ``fn_b`` over ``repeats`` alternating calls each (so that
-    a slow spell of the machine hits both alike)."""
-    times_a, times_b = [], []
-    for _ in range(repeats):
-        times_a.append(timed(fn_a, 1, device))
-        times_b.append(timed(fn_b, 1, device))
-    return min(times_a), min(times_b)
+    """Best wall times of ``fn_a`` and ``fn_b`` over ``repeats`` alternating calls each, after
+    one warm-up call each (so that a slow spell of the machine hits both alike)."""
+    fn_a(), fn_b()
+    times = [(_wall(fn_a, device), _wall(fn_b, device)) for _ in range(repeats)]
+    return min(t[0] for t in times), min(t[1] for t in times)
 
 
 def token_rates(model, tokens, device, repeats, reference=False, read_mask=None):

@@ -2,8 +2,8 @@
 fixed training graph, so a memoryless policy can learn shortest paths from the observed agent
 and reward locations (~170 reward). Compares linear heads (the paper's agent) with SB3-style
 64-64 actor/critic MLPs on the core, the FWM's read output W_o initialised by PyTorch's default
-or at zero (the agent starts as its LSTM), and SB3's feed-forward A2C as
-the yardstick, all with the paper's A2C settings.
+or at zero (the agent starts as its LSTM), and SB3's feed-forward A2C as the yardstick, all
+with the paper's A2C settings.
 
 Example::
 

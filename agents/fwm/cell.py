@@ -249,8 +249,7 @@ class FWMCell(nn.Module):
             memory = state.memory
         else:
             memory = low_rank_memory(state.F)
-        reset_seq = None if reset is None else reset[None]  # (1, B)
-        h_seq, (h, c) = lstm_with_resets(self.lstm, x[None], state.h, state.c, reset_seq)
+        h_seq, (h, c) = self._lstm(x[None], state, None if reset is None else reset[None])
         k1, k2, v, beta, n0, e = (t[0] for t in self._project(h_seq, None))
         read, memory = fwm_step(memory, k1, k2, v, beta, n0, e, reset=reset,
                                 key_mode=cfg.key_mode, update_scale=cfg.update_scale,

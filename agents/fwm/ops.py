@@ -251,16 +251,21 @@ def low_rank_memory(state: torch.Tensor) -> LowRankMemory:
     """``F [B, dk, d]`` (norm <= 1) as a :class:`LowRankMemory` with an empty cache. One pass
     over F for its norm. Rows of a zero F that needs no gradient get ``scale = 0``, so that a
     fresh memory is never read."""
-    batch, _, d = state.shape
     norm_sq = torch.linalg.vector_norm(state.flatten(1), dim=1).square()  # (B,)
-    scale = norm_sq.new_ones(batch)
+    scale = norm_sq.new_ones(state.shape[0])
     if not state.requires_grad:
         scale = (norm_sq > 0).to(state.dtype)
-    empty = state.new_zeros(batch, 0, d)
-    return LowRankMemory(state, scale, empty, empty, empty, state.new_zeros(batch, 0), norm_sq)
+    return _with_empty_cache(state, scale, norm_sq)
 
 
-def fold(memory: LowRankMemory, key_mode: str = "outer") -> torch.Tensor:
+def _with_empty_cache(base, scale, norm_sq) -> LowRankMemory:
+    """``F = scale * base`` as a :class:`LowRankMemory` with no cached steps."""
+    batch, _, d = base.shape
+    empty = base.new_zeros(batch, 0, d)
+    return LowRankMemory(base, scale, empty, empty, empty, base.new_zeros(batch, 0), norm_sq)
+
+
+def fold(memory: LowRankMemory, key_mode: str) -> torch.Tensor:
     """The plain memory ``F = scale * base + K^T diag(w) U``, ``[B, dk, d]``, the keys being
     ``make_key(k1_i, k2_i, key_mode)``."""
     base, scale, k1, k2, u, w, _ = memory
@@ -299,9 +304,8 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     batch, d = v.shape
     if reset is not None:
         if bool(reset.all()):  # nothing before this step is remembered: drop the cache too
-            empty = v.new_zeros(batch, 0, d)
-            scale, c1, c2, cu, w = v.new_zeros(batch), empty, empty, empty, v.new_zeros(batch, 0)
-            norm_sq = v.new_zeros(batch)
+            zeros = v.new_zeros(batch)
+            base, scale, c1, c2, cu, w, norm_sq = _with_empty_cache(base, zeros, zeros)
         elif bool(reset.any()):
             keep = (~reset).to(v.dtype)  # (B,)
             scale, w, norm_sq = scale * keep, w * keep[:, None], norm_sq * keep
@@ -333,9 +337,7 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
         n = F.layer_norm(out, (d,), eps=eps)
     memory = LowRankMemory(base, scale, c1, c2, cu, w, norm_sq)
     if c1.shape[1] >= max_rank:
-        empty = v.new_zeros(batch, 0, d)
-        memory = LowRankMemory(fold(memory, key_mode), v.new_ones(batch), empty, empty, empty,
-                               v.new_zeros(batch, 0), norm_sq)
+        memory = _with_empty_cache(fold(memory, key_mode), v.new_ones(batch), norm_sq)
     return n, memory
 
 

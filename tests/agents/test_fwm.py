@@ -147,7 +147,7 @@ def test_low_rank_step_never_touches_a_fresh_or_fully_reset_memory():
     memory = low_rank_memory(torch.zeros_like(state))
     assert (memory.scale == 0).all()
     poisoned = memory._replace(base=torch.full_like(state, float("nan")))
-    read, after = fwm_step(poisoned, k1[0], k2[0], v[0], beta[0], n0[0], e[0])
+    read, _ = fwm_step(poisoned, k1[0], k2[0], v[0], beta[0], n0[0], e[0])
     assert torch.isfinite(read).all()
     memory = low_rank_memory(state)._replace(base=torch.full_like(state, float("nan")))
     read, _ = fwm_step(memory, k1[0], k2[0], v[0], beta[0], n0[0], e[0],
