@@ -62,11 +62,15 @@ class LSTMCore(nn.Module):
         return LSTMState(h, h.clone())
 
     def forward(self, x: torch.Tensor, state: LSTMState | None = None,
-                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
+                reset: torch.Tensor | None = None, final_state: bool = True
+                ) -> tuple[torch.Tensor, LSTMState | None]:
+        """``x [T, B, I]``, ``reset [T, B]`` -> ``(out [T, B, H], final state)``; the state is
+        None with ``final_state=False`` (as :meth:`FWMCell.forward <agents.fwm.FWMCell.
+        forward>`)."""
         if state is None:
             state = self.initial_state(x.shape[1], x.device, x.dtype)
         out, (h, c) = lstm_with_resets(self.lstm, x, state[0], state[1], reset)
-        return out, LSTMState(h, c)
+        return out, LSTMState(h, c) if final_state else None
 
     def step(self, x: torch.Tensor, state: LSTMState | None = None,
              reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
@@ -208,13 +212,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
         return self.action_dist.proba_distribution(action_logits=mean_actions)
 
     def _run_core(self, obs: torch.Tensor, state: RecurrentState | None,
-                  episode_starts: torch.Tensor | None) -> tuple[torch.Tensor, RecurrentState]:
-        """``obs [T, B, ...]``, ``episode_starts [T, B]`` -> ``(latent [T, B, H], state)``."""
+                  episode_starts: torch.Tensor | None) -> torch.Tensor:
+        """``obs [T, B, ...]``, ``episode_starts [T, B]`` -> ``latent [T, B, H]`` (the final
+        state is not formed: an update over a rollout does not use it)."""
         if state is not None:
             state = self.core.state_from_tuple(tuple(state))
         reset = None if episode_starts is None else episode_starts.to(torch.bool)
-        latent, state = self.core(self._features(obs), state, reset)
-        return latent, tuple(state)
+        latent, _ = self.core(self._features(obs), state, reset, final_state=False)
+        return latent
 
     def _step_core(self, obs: torch.Tensor, state: RecurrentState | None,
                    episode_starts: torch.Tensor | None) -> tuple[torch.Tensor, RecurrentState]:
@@ -242,7 +247,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         """A whole rollout, with gradients: ``obs [T, B, ...]``, ``actions [T, B, ...]``, the
         state before step 0 and ``episode_starts [T, B]`` -> ``(values, log_prob, entropy)``,
         each ``[T, B]``."""
-        latent, _ = self._run_core(obs, state, episode_starts)
+        latent = self._run_core(obs, state, episode_starts)
         steps, batch = latent.shape[:2]
         dist = self._distribution(latent.reshape(steps * batch, -1))
         flat_actions = actions.reshape(steps * batch, *actions.shape[2:])

@@ -150,8 +150,8 @@ class FWMCell(nn.Module):
 
     def forward(self, x: torch.Tensor, state: FWMState | FWMStepState | None = None,
                 reset: torch.Tensor | None = None, write_mask: torch.Tensor | None = None,
-                read_mask: torch.Tensor | None = None, reference: bool = False
-                ) -> tuple[torch.Tensor, FWMState]:
+                read_mask: torch.Tensor | None = None, reference: bool = False,
+                final_state: bool = True) -> tuple[torch.Tensor, FWMState | None]:
         """Run a whole sequence.
 
         Args:
@@ -165,9 +165,11 @@ class FWMCell(nn.Module):
             read_mask: ``[T, B]`` bool; read only where True. Elsewhere the memory part of the
                 output is zero (so the output is ``h`` with the residual, 0 without).
             reference: use the plain-loop reference scan (for tests).
+            final_state: False: the caller discards the final state (an update over a rollout),
+                so the pass over F that forms it is skipped and None is returned instead.
 
         Returns:
-            ``(out [T, B, H], final state)``.
+            ``(out [T, B, H], final state or None)``.
         """
         cfg = self.config
         steps, batch = x.shape[:2]
@@ -185,14 +187,14 @@ class FWMCell(nn.Module):
         h_seq, (h, c) = self._lstm(x, state, reset)  # (T, B, H)
         k1, k2, v, beta, n0, e = self._project(h_seq, write_mask)
         scan = fwm_scan_reference if reference else fwm_scan
-        kwargs = {} if reference else {"chunk_size": cfg.chunk_size}
+        kwargs = {} if reference else {"chunk_size": cfg.chunk_size, "final_state": final_state}
         reads, fw = scan(state.F, k1, k2, v, beta, n0, e, reset=reset, read_mask=read_mask,
                          key_mode=cfg.key_mode, update_scale=cfg.update_scale,
                          eps=cfg.layer_norm_eps, **kwargs)  # (T, B, d)
         out = self.out_proj(reads)  # eq. (8), (T, B, H)
         if cfg.residual:
             out = out + h_seq
-        return out, FWMState(h, c, fw)
+        return out, FWMState(h, c, fw) if final_state else None
 
     def _project(self, h_seq: torch.Tensor, write_mask: torch.Tensor | None):
         """Write and read projections of all steps: k1, k2, v ``[T, B, d]``, beta ``[T, B]``,

@@ -63,7 +63,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
              key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5,
-             chunk_size: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+             chunk_size: int = CHUNK, final_state: bool = True
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Write then read at every step (eqs. (3)-(7)); arguments as in ``fwm_scan_reference``.
 
     Args:
@@ -76,9 +77,12 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         eps: layer-norm epsilon.
         chunk_size: steps per chunk (any positive integer gives the same result; it trades
             per-chunk passes over F against per-step work that grows with it).
+        final_state: form F_T; False skips the last chunk's pass that forms it (for a caller
+            that discards it, as an actor-critic update over a rollout does) and returns None.
 
     Returns:
-        ``(reads [T, B, d], F_T [B, dk, d])``; reads are zero where ``read_mask`` is False.
+        ``(reads [T, B, d], F_T [B, dk, d] or None)``; reads are zero where ``read_mask`` is
+        False.
     """
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
@@ -116,7 +120,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         run = _step if t1 - t0 == 1 else _chunk  # a one-step chunk: fewer, lean ops
         reads, fw, norm_sq = run(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
                                  v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
-                                 e[:, span], chunk_keep, key_mode, eps)
+                                 e[:, span], chunk_keep, key_mode, eps,
+                                 final_state or t1 < steps)
         if read_mask is not None:
             reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
         outs.append(reads)
@@ -124,13 +129,14 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     return torch.cat(outs, 1).transpose(0, 1), fw
 
 
-def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
+def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
     """One chunk of :func:`fwm_scan`, batch-first: ``k1, k2, v [B, C, d]``, ``coef [B, C]``,
     ``n0 [B, C, d]`` (None: no reads in this chunk), ``e [B, C, N_r, d]``, ``keep`` a per-step
     list of None or ``[B]`` zero-at-reset multipliers. ``f0`` is F_0, or None when the memory at
-    the chunk's start is known to be empty. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``."""
+    the chunk's start is known to be empty. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``, F_C
+    None unless ``form_f``."""
     batch, steps, d = v.shape
-    keys = make_key(k1, k2, key_mode)  # (B, C, dk)
+    keys = make_key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
     key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
     from_f0 = first_read_f0 = None
@@ -163,7 +169,9 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
         w_all.append(F.pad(w, (0, steps - 1 - t)))
     upd = torch.stack(updates, 1)  # (B, C, d)
     weights = torch.stack(w_all, 1)  # (B, C, C), lower triangular: w_ti
-    if f0 is None:
+    if not form_f:
+        fw_new = None
+    elif f0 is None:
         fw_new = torch.bmm(keys.transpose(1, 2), w[..., None] * upd)  # (B, dk, d)
     else:  # a_C F_0 + K^T (w_C * U), in place on the fresh product: two passes over F
         fw_new = (a[:, None, None] * f0).baddbmm_(keys.transpose(1, 2), w[..., None] * upd)
@@ -172,11 +180,12 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     scale = torch.stack(a_all, 1)[..., None]  # (B, C, 1)
     # q_i . k = (n_i-1 . k1)(e_i . k2) (outer keys) or n_i-1 . k1 + e_i . k2 (concatenated);
     # the e_i parts do not depend on the memory: one product for all reads
-    e_dots = torch.bmm(e.flatten(1, 2), k2.transpose(1, 2)).unflatten(1, e.shape[1:3])
+    # (unbind: a slice per read would zero-fill a gradient of all reads in backward, per read)
+    e_dots = torch.bmm(e.flatten(1, 2), k2.transpose(1, 2)).unflatten(1, e.shape[1:3]).unbind(2)
     n = n0
     for i in range(e.shape[2]):  # eq. (7): n_i = LN(q_i^T F_t), q_i = make_key(n_i-1, e_i)
         dots = torch.bmm(n, k1.transpose(1, 2))  # (B, C, C)
-        dots = dots * e_dots[:, :, i] if key_mode == "outer" else dots + e_dots[:, :, i]
+        dots = dots * e_dots[i] if key_mode == "outer" else dots + e_dots[i]
         out = torch.bmm(dots * weights, upd)  # (B, C, d)
         if f0 is not None:  # + a_t q_i^T F_0
             read_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
@@ -185,10 +194,10 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
     return n, fw_new, norm_sq
 
 
-def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps):
+def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
     """:func:`_chunk` for a chunk of one step (arguments and returns alike): the same math with
-    F_1 = s (a F_0 + c k u^T) formed first and read directly, in about half the operations,
-    which is what acting in an environment (one step per call) spends its time on."""
+    F_1 = s (a F_0 + c k u^T) formed first and read directly, in about half the operations
+    (so F_1 is formed whatever ``form_f`` says)."""
     k1, k2, v, coef, e = k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0], e[:, 0]
     n0 = None if n0 is None else n0[:, 0]
     a = None if keep is None else keep[0]  # (B,) 0 where F_0 is reset, or None (all kept)

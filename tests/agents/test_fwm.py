@@ -218,6 +218,32 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
         torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_size", [1, 4, 32])
+def test_skipping_the_final_state_leaves_outputs_and_gradients_unchanged(chunk_size):
+    """final_state=False (an update over a rollout) returns None for the state and the same
+    outputs, with the same gradients for the parameters and the initial state."""
+    torch.manual_seed(0)
+    cell = FWMCell(cell_config(chunk_size=chunk_size)).double()
+    x = torch.randn(9, 3, 6, dtype=D64)
+    reset = torch.zeros(9, 3, dtype=torch.bool)
+    reset[5, 1] = True
+    start = cell(x[:3])[1]
+    start = type(start)(*(s.detach().requires_grad_() for s in start))
+    weights = torch.randn(9, 3, 8, dtype=D64)
+    grads = []
+    for final_state in (True, False):
+        out, state = cell(x, start, reset, final_state=final_state)
+        assert (state is None) == (not final_state)
+        grads.append(torch.autograd.grad((weights * out).sum(), [*cell.parameters(), *start]))
+        if final_state:
+            kept = out
+        else:
+            torch.testing.assert_close(out, kept, rtol=0, atol=0)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert grads[0][-1].abs().sum() > 0  # F_0 gets a gradient (not a vacuous comparison)
+
+
 def test_cell_reset_equals_fresh_start():
     torch.manual_seed(0)
     cell = FWMCell(cell_config()).double()
