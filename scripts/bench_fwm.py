@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam([*agent.parameters(), *head.parameters()], lr=1e-3)
     obs = torch.randn(30, 600, 17, device=device)
 
-    def agent_train():
-        out, _ = agent(obs)
+    def agent_train(final_state=True):
+        out, _ = agent(obs, final_state=final_state)
         loss = head(out).square().mean()
         opt.zero_grad()
         loss.backward()
@@ -162,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("agent cell (LSTM 32, d_FWM 16, B=600, T=30)",
                  n / timed(agent_train, args.repeats, device),
                  n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+    # the A2C update runs the rollout with final_state=False: F_T is not formed
+    rows.append(("agent cell, final state not formed (the A2C update)",
+                 n / timed(lambda: agent_train(False), args.repeats, device), float("nan"),
+                 "env-steps/s"))
     # acting: one call per env step, episode starts at step 0 as in the paper's rollouts
     starts = torch.ones(obs.shape[1], dtype=torch.bool, device=device)
 

@@ -32,8 +32,8 @@ clip factor"):
 Resets zero ``a`` and ``w`` (the memory before the step is gone); padding (``beta = 0``) has
 ``s = 1`` and ``w = 0``, so a row that never writes ends with F exactly as it started. A chunk
 that starts from a known-empty memory (every row resets at its first step, or a zero initial
-state that needs no gradient) skips the products with ``F_0``. A chunk of one step takes a lean
-path that forms F_1 first and reads it directly. Autograd keeps about one copy of F per chunk,
+state that needs no gradient) skips the products with ``F_0``. A chunk of one step is one :func:`fwm_step` (below), which
+needs about half the operations. Autograd keeps about one copy of F per chunk,
 so backward memory is linear in T with a constant C times smaller than a per-step scan.
 :data:`CHUNK` is the default chunk length (``scripts/bench_fwm.py --chunk-sizes 8 16 32 64``
 compares them).
@@ -117,11 +117,15 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         if reset is not None and any(resets_at[span]):
             chunk_keep = [keep[:, t] if r else None for t, r in zip(range(t0, t1), resets_at[span])]
         wants_reads = reads_in is None or any(reads_in[span])
-        run = _step if t1 - t0 == 1 else _chunk  # a one-step chunk: fewer, lean ops
-        reads, fw, norm_sq = run(None if empty else fw, norm_sq, k1[:, span], k2[:, span],
-                                 v[:, span], coef[:, span], n0[:, span] if wants_reads else None,
-                                 e[:, span], chunk_keep, key_mode, eps,
-                                 final_state or t1 < steps)
+        inputs = (None if empty else fw, norm_sq, k1[:, span], k2[:, span], v[:, span],
+                  coef[:, span])
+        if t1 - t0 == 1:  # one step: fwm_step, in about half the operations of a chunk
+            reads, fw, norm_sq = _one_step(*inputs, n0[:, span], e[:, span],
+                                           None if reset is None else reset[t0], key_mode, eps)
+        else:
+            reads, fw, norm_sq = _chunk(*inputs, n0[:, span] if wants_reads else None,
+                                        e[:, span], chunk_keep, key_mode, eps,
+                                        final_state or t1 < steps)
         if read_mask is not None:
             reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
         outs.append(reads)
@@ -194,45 +198,20 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
     return n, fw_new, norm_sq
 
 
-def _step(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
-    """:func:`_chunk` for a chunk of one step (arguments and returns alike): the same math with
-    F_1 = s (a F_0 + c k u^T) formed first and read directly, in about half the operations
-    (so F_1 is formed whatever ``form_f`` says)."""
-    k1, k2, v, coef, e = k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0], e[:, 0]
-    n0 = None if n0 is None else n0[:, 0]
-    a = None if keep is None else keep[0]  # (B,) 0 where F_0 is reset, or None (all kept)
-    if a is not None:
-        norm_sq = norm_sq * a
-    key = make_key(k1, k2, key_mode)  # (B, dk)
-    query = None if n0 is None else make_key(n0, e[:, 0], key_mode)  # (B, dk): q1
-    v_old = first_read = None
-    if f0 is not None:  # k^T F_0 and q1^T F_0 in one pass over F_0
-        both = key[:, None] if query is None else torch.stack([key, query], 1)
-        both = torch.bmm(both, f0)  # (B, 1 or 2, d)
-        if a is not None:
-            both = both * a[:, None, None]
-        v_old = both[:, 0]
-        first_read = both[:, 1] if n0 is not None else None
-    u = v if v_old is None else v - v_old  # eq. (3)
-    c = coef
-    s, norm_sq = _clip(norm_sq, c, key.square().sum(-1), u, v_old)  # eq. (4)
-    scaled_u = (s * c)[:, None] * u  # (B, d)
-    if f0 is None:
-        fw_new = key[:, :, None] * scaled_u[:, None, :]
+def _one_step(f0, norm_sq, k1, k2, v, coef, n0, e, reset, key_mode, eps):
+    """A chunk of one step: one :func:`fwm_step` on ``F_0`` as a :class:`LowRankMemory` with an
+    empty cache, folded at once (F_1 = s (a F_0 + c k u^T)). Arguments as :func:`_chunk`'s, but
+    ``reset`` is the ``[B]`` bool mask of the step (or None) and the reads are always made."""
+    batch, _, d = v.shape
+    if f0 is None:  # a known-empty memory: fwm_step never reads base while scale is 0
+        dk = d * d if key_mode == "outer" else 2 * d
+        memory = _with_empty_cache(v.new_zeros(()).expand(batch, dk, d), v.new_zeros(batch),
+                                   norm_sq)
     else:
-        f0_scale = s if a is None else s * a
-        fw_new = (f0_scale[:, None, None] * f0).baddbmm_(key[:, :, None], scaled_u[:, None, :])
-    if n0 is None:
-        return v.new_zeros(v.shape[0], 1, v.shape[1]), fw_new, norm_sq
-    # first read from the pass above: q1^T F_1 = s a q1^T F_0 + s c (q1 . k) u
-    n = (query * key).sum(-1)[:, None] * scaled_u
-    if first_read is not None:
-        n = n + s[:, None] * first_read
-    n = F.layer_norm(n, n.shape[-1:], eps=eps)
-    for i in range(1, e.shape[1]):  # chained reads of F_1
-        n = torch.bmm(make_key(n, e[:, i], key_mode)[:, None], fw_new).squeeze(1)
-        n = F.layer_norm(n, n.shape[-1:], eps=eps)
-    return n[:, None], fw_new, norm_sq
+        memory = _with_empty_cache(f0, v.new_ones(batch), norm_sq)
+    read, memory = fwm_step(memory, k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0], n0[:, 0], e[:, 0],
+                            reset=reset, key_mode=key_mode, eps=eps, max_rank=1)
+    return read[:, None], memory.base, memory.norm_sq
 
 
 class LowRankMemory(NamedTuple):
@@ -297,7 +276,7 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     episode start everywhere, as in the paper's meta-RL setting); otherwise it makes N_r passes
     over it (one for ``k^T base`` and the first read together, one per further read). A new
     ``[B, dk, d]`` tensor is made only every ``max_rank`` steps, when the cache is folded into
-    ``base``; :func:`_step` instead makes one per step and four to six passes.
+    ``base`` (:func:`fwm_scan` runs a one-step chunk as a call with ``max_rank=1``).
 
     Args:
         memory: the memory before the step.
