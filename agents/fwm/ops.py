@@ -32,9 +32,9 @@ clip factor"):
 Resets zero ``a`` and ``w`` (the memory before the step is gone); padding (``beta = 0``) has
 ``s = 1`` and ``w = 0``, so a row that never writes ends with F exactly as it started. A chunk
 that starts from a known-empty memory (every row resets at its first step, or a zero initial
-state that needs no gradient) skips the products with ``F_0``. A chunk of one step is one :func:`fwm_step` (below), which
-needs about half the operations. Autograd keeps about one copy of F per chunk,
-so backward memory is linear in T with a constant C times smaller than a per-step scan.
+state that needs no gradient) skips the products with ``F_0``. A chunk of one step is one call
+of :func:`fwm_step` (below), about half the operations. Autograd keeps about one copy of F per
+chunk, so backward memory is linear in T with a constant C times smaller than a per-step scan.
 :data:`CHUNK` is the default chunk length (``scripts/bench_fwm.py --chunk-sizes 8 16 32 64``
 compares them).
 
