@@ -8,6 +8,7 @@ Example:
     python scripts/bench_fwm.py
     python scripts/bench_fwm.py --device cuda
     python scripts/bench_fwm.py --chunk-sizes 8 16 32 64 --skip-reference   # chunk length
+    python scripts/bench_fwm.py --skip-reference --compile   # + torch.compile of acting
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
                              "scan (the main rows use FWMConfig's default)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time acting with FWMCell.step under torch.compile "
+                             "(dynamic shapes; compiling takes a minute or more on a CPU, "
+                             "printed separately)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -188,6 +193,22 @@ def main(argv: list[str] | None = None) -> None:
                  "env-steps/s"))
     rows.append(("agent cell acting, forward() with T=1 (F every step)", float("nan"),
                  n / best_plain, "env-steps/s"))
+    if args.compile:
+        compiled_step = torch.compile(agent.step, dynamic=True)
+
+        def compiled(x, state, reset):
+            return compiled_step(x, state, reset)[1]
+
+        start = time.perf_counter()
+        act(compiled)  # the first call compiles
+        print(f"torch.compile of FWMCell.step: first rollout (compiling) took "
+              f"{time.perf_counter() - start:.1f} s")
+        best_eager, best_compiled = timed_pair(lambda: act(low_rank), lambda: act(compiled),
+                                               max(10, args.repeats), device)
+        rows.append(("agent cell acting, step(), eager (paired with the next row)", float("nan"),
+                     n / best_eager, "env-steps/s"))
+        rows.append(("agent cell acting, step() under torch.compile", float("nan"),
+                     n / best_compiled, "env-steps/s"))
     for size in args.chunk_sizes:
         agent.config.chunk_size = size
         rows.append((f"agent cell, chunks of {size}", n / timed(agent_train, args.repeats, device),
