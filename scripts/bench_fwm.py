@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true",
                         help="also time acting with FWMCell.step under torch.compile "
-                             "(dynamic shapes; compiling takes a minute or more on a CPU, "
+                             "(dynamic shapes; compiling takes 30-90 s on this CPU, "
                              "printed separately)")
     args = parser.parse_args(argv)
     if args.threads is not None:
