@@ -113,16 +113,17 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         t1 = min(t0 + chunk_size, steps)
         span = slice(t0, t1)
         empty = empty or (reset is not None and all_reset_at[t0])
-        chunk_keep = None
-        if reset is not None and any(resets_at[span]):
-            chunk_keep = [keep[:, t] if r else None for t, r in zip(range(t0, t1), resets_at[span])]
-        wants_reads = reads_in is None or any(reads_in[span])
         inputs = (None if empty else fw, norm_sq, k1[:, span], k2[:, span], v[:, span],
                   coef[:, span])
         if t1 - t0 == 1:  # one step: fwm_step, in about half the operations of a chunk
             reads, fw, norm_sq = _one_step(*inputs, n0[:, span], e[:, span],
                                            None if reset is None else reset[t0], key_mode, eps)
         else:
+            chunk_keep = None
+            if reset is not None and any(resets_at[span]):
+                chunk_keep = [keep[:, t] if r else None
+                              for t, r in zip(range(t0, t1), resets_at[span])]
+            wants_reads = reads_in is None or any(reads_in[span])
             reads, fw, norm_sq = _chunk(*inputs, n0[:, span] if wants_reads else None,
                                         e[:, span], chunk_keep, key_mode, eps,
                                         final_state or t1 < steps)
