@@ -73,7 +73,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-@pytest.mark.parametrize("masks", ["none", "reset", "read", "reset+read", "reset-all"])
+@pytest.mark.parametrize("masks", ["none", "reset", "read", "reset+read", "reset-all", "pad",
+                                   "reset+pad"])
 @pytest.mark.parametrize("chunk_size", [1, 4, 32])
 def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_size):
     case = dict(case)
@@ -91,13 +92,19 @@ def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_siz
     if "read" in masks:
         read_mask = torch.rand(T, B, generator=g) < 0.5
         read_mask[0] = True
+    args = list(inputs)
+    if "pad" in masks:  # padding steps do not write (beta = 0): the clip must leave F as it is
+        pad = torch.rand(T, B, generator=g) < 0.3
+        pad[0, 0] = pad[T - 1, B - 1] = True
+        args[4] = inputs[4] * ~pad
     kwargs = dict(reset=reset, read_mask=read_mask, key_mode=key_mode, update_scale=0.7)
-    fast = fwm_scan(*inputs, chunk_size=chunk_size, **kwargs)
-    ref = fwm_scan_reference(*inputs, **kwargs)
+    fast = fwm_scan(*args, chunk_size=chunk_size, **kwargs)
+    ref = fwm_scan_reference(*args, **kwargs)
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     weights = [torch.randn(x.shape, generator=g, dtype=D64) for x in ref]
-    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast)), inputs)
+    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast)), inputs,
+                                     retain_graph=True)  # the padding's product is shared
     grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref)), inputs)
     for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
