@@ -141,12 +141,12 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
     the chunk's start is known to be empty. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``, F_C
     None unless ``form_f``."""
     batch, steps, d = v.shape
-    keys = make_key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
+    keys = _key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
     key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
     from_f0 = first_read_f0 = None
     if f0 is not None:  # k_t^T F_0 and, where reads are wanted, q1_t^T F_0 in one pass over F_0
-        both = keys if n0 is None else torch.cat([keys, make_key(n0, e[:, :, 0], key_mode)], 1)
+        both = keys if n0 is None else torch.cat([keys, _key(n0, e[:, :, 0], key_mode)], 1)
         both = torch.bmm(both, f0)  # (B, C or 2C, d)
         from_f0, first_read_f0 = both[:, :steps], both[:, steps:]
     # the sequential part: u_t, w_ti, a_t and the norm, with a hand-written backward
@@ -172,10 +172,41 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
         dots = dots * e_dots[i] if key_mode == "outer" else dots + e_dots[i]
         out = torch.bmm(dots * weights, upd)  # (B, C, d)
         if f0 is not None:  # + a_t q_i^T F_0
-            read_f0 = first_read_f0 if i == 0 else torch.bmm(make_key(n, e[:, :, i], key_mode), f0)
+            read_f0 = first_read_f0 if i == 0 else torch.bmm(_key(n, e[:, :, i], key_mode), f0)
             out = out + scale * read_f0
         n = F.layer_norm(out, (d,), eps=eps)
     return n, fw_new, norm_sq
+
+
+def _key(a: torch.Tensor, b: torch.Tensor, key_mode: str) -> torch.Tensor:
+    """:func:`~agents.fwm.naive.make_key` for the fast paths: the outer-product key's backward
+    reduces the ``[..., d, d]`` gradient with two batched matrix-vector products instead of
+    autograd's two broadcast products (each a temporary the size of the keys) and sums."""
+    if key_mode == "outer":
+        return _OuterKey.apply(a, b)
+    return make_key(a, b, key_mode)
+
+
+class _OuterKey(torch.autograd.Function):
+    """``vec(a (x) b)``, ``[..., d] x [..., d] -> [..., d * d]`` (see :func:`_key`)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return (a.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        d = a.shape[-1]
+        grad = grad.reshape(-1, d, d)  # (N, d, d): d key / d (a_i b_j)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:  # sum_j grad_ij b_j
+            grad_a = torch.bmm(grad, b.reshape(-1, d, 1)).view(a.shape)
+        if ctx.needs_input_grad[1]:  # sum_i a_i grad_ij
+            grad_b = torch.bmm(a.reshape(-1, 1, d), grad).view(b.shape)
+        return grad_a, grad_b
 
 
 class _DeltaRecurrence(torch.autograd.Function):
@@ -370,7 +401,7 @@ def fold(memory: LowRankMemory, key_mode: str) -> torch.Tensor:
     base, scale, k1, k2, u, w, _ = memory
     if k1.shape[1] == 0:
         return scale[:, None, None] * base
-    keys = make_key(k1, k2, key_mode)  # (B, n, dk)
+    keys = _key(k1, k2, key_mode)  # (B, n, dk)
     if not bool(scale.any()):  # the base is gone (reset in every row): no pass over it
         return torch.bmm(keys.transpose(1, 2), w[..., None] * u)  # (B, dk, d)
     return torch.baddbmm(scale[:, None, None] * base, keys.transpose(1, 2), w[..., None] * u)
@@ -412,7 +443,7 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     c = beta * update_scale  # (B,)
     v_old = read_base = None  # k^T F and q1^T base
     if use_base:  # k^T base and q1^T base in one pass over base
-        queries = torch.stack([make_key(k1, k2, key_mode), make_key(n0, e[:, 0], key_mode)], 1)
+        queries = torch.stack([_key(k1, k2, key_mode), _key(n0, e[:, 0], key_mode)], 1)
         both = torch.bmm(queries, base)  # (B, 2, d)
         v_old, read_base = scale[:, None] * both[:, 0], both[:, 1]
     if c1.shape[1]:  # + sum_i w_i (k_i . k) u_i
@@ -431,7 +462,7 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
         out = _weighted_sum(w * _cache_dots(n, e[:, i], c1, c2, key_mode), cu)  # (B, d)
         if use_base:
             from_base = read_base if i == 0 else \
-                torch.bmm(make_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
+                torch.bmm(_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
             out = out + scale[:, None] * from_base
         n = F.layer_norm(out, (d,), eps=eps)
     memory = LowRankMemory(base, scale, c1, c2, cu, w, norm_sq)
