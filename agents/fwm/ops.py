@@ -24,7 +24,9 @@ clip factor"):
   sum_i w_t-1,i (k_i . k_t) u_i`` from the precomputed ``K F_0`` and Gram matrix ``K K^T``
   (formed from the key factors, ``(k1_t . k1_i)(k2_t . k2_i)``, without the dk-sized keys);
   the clip factor from the scalar norm recurrence
-  ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` for ``G = F + c k u^T``;
+  ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` for ``G = F + c k u^T``. This loop
+  is one autograd Function with a hand-written backward (:class:`_DeltaRecurrence`), since
+  autograd's record of its many small ops cost more than the ops;
 * then, for all steps of the chunk at once, each read of eq. (7) is two batched matmuls,
   ``Q F_t = a_t (Q F_0) + ((Q K^T) * W) U``, and the chunk's final memory is one more,
   ``F_C = a_C F_0 + K^T (w_C * U)``.
@@ -221,7 +223,7 @@ class _DeltaRecurrence(torch.autograd.Function):
 
     with ``F0k_t = k_t^T F_0``, ``G = K K^T``, ``kk_t = G_tt`` and ``c_t = beta_t *
     update_scale`` (s = 1 where c = 0). As plain autograd this is some 30 small ops per step,
-    and their backward costs four times the forward; here the forward runs outside autograd
+    and their backward costs three to four times the forward; here the forward runs outside autograd
     into preallocated buffers and the backward is the same loop reversed, carrying the
     adjoints of ``(a, w, N)``. Tests hold :func:`fwm_scan` to the reference to 1e-10 in
     float64, gradients included.

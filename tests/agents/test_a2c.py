@@ -232,6 +232,27 @@ def test_adapter_contract_and_vec_monitor():
     assert (obs[:, 15] == 0).all()  # the returned obs starts the next episode (t = 0)
 
 
+def test_episode_info_buffer_gets_every_ended_episode():
+    """The logger's ep_rew_mean comes from ep_info_buffer: every episode VecMonitor ends must
+    land there once, and nothing else (RecurrentA2C looks only at the ended environments)."""
+    venv = MetroPOMDPVectorEnv(num_envs=4, graph_set="sample", autoreset_mode="SameStep")
+    env = VecMonitor(GymnasiumVecEnv(venv))
+    model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=45, seed=0, device="cpu",
+                         policy_kwargs={"core": "lstm", "hidden_size": 8})
+    seen = []
+    original = env.step_wait
+
+    def step_wait():
+        result = original()
+        seen.extend(info["episode"]["r"] for info in result[3] if "episode" in info)
+        return result
+
+    env.step_wait = step_wait
+    model.learn(4 * 45 * 2)  # 360 steps: 3 episodes of 30 steps in each of 4 envs
+    assert len(seen) == 12
+    assert [e["r"] for e in model.ep_info_buffer] == seen
+
+
 def test_adapter_rejects_next_step_autoreset():
     with pytest.raises(ValueError, match="SAME_STEP"):
         GymnasiumVecEnv(MetroPOMDPVectorEnv(num_envs=2))
