@@ -234,7 +234,7 @@ def test_adapter_contract_and_vec_monitor():
 
 def test_episode_info_buffer_gets_every_ended_episode():
     """The logger's ep_rew_mean comes from ep_info_buffer: every episode VecMonitor ends must
-    land there once, and nothing else (RecurrentA2C looks only at the ended environments)."""
+    land there once, and nothing else."""
     venv = MetroPOMDPVectorEnv(num_envs=4, graph_set="sample", autoreset_mode="SameStep")
     env = VecMonitor(GymnasiumVecEnv(venv))
     model = RecurrentA2C("RecurrentActorCriticPolicy", env, n_steps=45, seed=0, device="cpu",
