@@ -223,9 +223,9 @@ class _DeltaRecurrence(torch.autograd.Function):
 
     with ``F0k_t = k_t^T F_0``, ``G = K K^T``, ``kk_t = G_tt`` and ``c_t = beta_t *
     update_scale`` (s = 1 where c = 0). As plain autograd this is some 30 small ops per step,
-    and their backward costs three to four times the forward; here the forward runs outside autograd
-    into preallocated buffers and the backward is the same loop reversed, carrying the
-    adjoints of ``(a, w, N)``. Tests hold :func:`fwm_scan` to the reference to 1e-10 in
+    and their backward costs three to four times the forward; here the forward runs outside
+    autograd into preallocated buffers and the backward is the same loop reversed, carrying
+    the adjoints of ``(a, w, N)``. Tests hold :func:`fwm_scan` to the reference to 1e-10 in
     float64, gradients included.
 
     Inputs: ``from_f0`` (``F0k``, ``[B, C, d]``, or None: F_0 is known to be empty), ``gram
