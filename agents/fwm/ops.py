@@ -85,6 +85,11 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     Returns:
         ``(reads [T, B, d], F_T [B, dk, d] or None)``; reads are zero where ``read_mask`` is
         False.
+
+    A step with ``beta = 0`` exactly does not write, and F stays as it was. On a memory at
+    norm 1, eq. (4) has a kink there in beta. This op's gradient for such a beta is the one
+    of not writing; the reference's may differ. Padding passes ``beta * mask``, whose
+    gradient is zero at those steps either way.
     """
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
