@@ -150,15 +150,14 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
     batch, steps, d = v.shape
     keys = _key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
-    key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
     from_f0 = first_read_f0 = None
     if f0 is not None:  # k_t^T F_0 and, where reads are wanted, q1_t^T F_0 in one pass over F_0
         both = keys if n0 is None else torch.cat([keys, _key(n0, e[:, :, 0], key_mode)], 1)
         both = torch.bmm(both, f0)  # (B, C or 2C, d)
         from_f0, first_read_f0 = both[:, :steps], both[:, steps:]
     # the sequential part: u_t, w_ti, a_t and the norm, with a hand-written backward
-    upd, weights, a_all, norm_sq = _DeltaRecurrence.apply(from_f0, gram, v, coef, key_sq,
-                                                           norm_sq, keep)
+    upd, weights, a_all, norm_sq = _DeltaRecurrence.apply(from_f0, gram, v, coef, norm_sq,
+                                                           keep)
     a, w = a_all[:, -1], weights[:, -1]  # F_C = a_C F_0 + sum_i w_Ci k_i u_i^T
     if not form_f:
         fw_new = None
@@ -234,7 +233,7 @@ class _DeltaRecurrence(torch.autograd.Function):
     float64, gradients included.
 
     Inputs: ``from_f0`` (``F0k``, ``[B, C, d]``, or None: F_0 is known to be empty), ``gram
-    [B, C, C]``, ``v [B, C, d]``, ``coef, key_sq [B, C]``, ``norm_sq [B]`` (of F_0), ``keep``
+    [B, C, C]``, ``v [B, C, d]``, ``coef [B, C]``, ``norm_sq [B]`` (of F_0), ``keep``
     a per-step list of None or ``[B]`` zero-at-reset multipliers (or None). Outputs: the
     updates ``U [B, C, d]``, the lower-triangular weights ``W [B, C, C]`` (``W_ti = w_ti``,
     the coefficient of ``k_i u_i^T`` in F_t), ``a [B, C]`` (of F_0 in F_t) and ``||F_C||^2
@@ -242,8 +241,9 @@ class _DeltaRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, from_f0, gram, v, coef, key_sq, norm_sq, keep):
+    def forward(ctx, from_f0, gram, v, coef, norm_sq, keep):
         batch, steps, d = v.shape
+        key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
         upd, v_old_all = v.new_zeros(batch, steps, d), v.new_zeros(batch, steps, d)
         weights = v.new_zeros(batch, steps, steps)
         a_all = v.new_empty(batch, steps, 1)
@@ -272,15 +272,15 @@ class _DeltaRecurrence(torch.autograd.Function):
             w[:, t] = coef_t[t] * s[:, 0]
             a = torch.mul(a, s, out=a_t[t])
         ctx.keep = keep
-        ctx.save_for_backward(from_f0, gram, coef, key_sq, upd, v_old_all, weights, a_all,
-                              s_all, g_all)
+        ctx.save_for_backward(from_f0, gram, coef, upd, v_old_all, weights, a_all, s_all,
+                              g_all)
         return upd, weights, a_all.squeeze(-1), norm_sq
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_upd, d_weights, d_a, d_norm_sq):
-        from_f0, gram, coef, key_sq, upd, v_old_all, weights, a_all, s_all, g_all = \
-            ctx.saved_tensors
+        from_f0, gram, coef, upd, v_old_all, weights, a_all, s_all, g_all = ctx.saved_tensors
+        key_sq = gram.diagonal(dim1=1, dim2=2)
         keep = ctx.keep
         batch, steps, d = upd.shape
         # the state before each step, after its reset: w_before[t] = keep_t w_t-1, and a
@@ -343,8 +343,8 @@ class _DeltaRecurrence(torch.autograd.Function):
         g_coef = wt_bar_s.diagonal(dim1=1, dim2=2) + 2 * g_bar_all * (coef * key_sq * u_sq + vu)
         g_key_sq = g_bar_all * coef.square() * u_sq
         g_from_f0 = None if from_f0 is None else a_before[..., None] * v_old_bar_all
-        # (the diagonal of G gets its gradient through key_sq, the caller's view of it)
-        return g_from_f0, w_before * u_dots, g_v, g_coef, g_key_sq, n_bar, None
+        g_gram = w_before * u_dots + torch.diag_embed(g_key_sq)  # kk_t is G's diagonal
+        return g_from_f0, g_gram, g_v, g_coef, n_bar, None
 
 
 def _one_step(f0, norm_sq, k1, k2, v, coef, n0, e, reset, key_mode, eps):
