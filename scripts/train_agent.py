@@ -68,6 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="standardise advantages per update (not in the paper)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
                    help="parallel envs, env i on graph i (paper: 600)")
+    p.add_argument("--random-graph", action="store_true",
+                   help="draw each training episode's graph uniformly from the training set "
+                        "instead of env i on graph i (so fewer than 600 envs still see all the "
+                        "graphs; not in the paper)")
     p.add_argument("--env-id", default="MetroPOMDP-v0", help="training env id")
     p.add_argument("--test-env-id", default="MetroPOMDP-Test-v0", help="held-out env id")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
@@ -130,14 +134,16 @@ def main(argv=None) -> dict:
             shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
         config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
                   "net_arch": args.net_arch, "read_init": args.read_init,
-                  "n_envs": args.n_envs, "env_id": args.env_id,
+                  "n_envs": args.n_envs, "random_graph": args.random_graph,
+                  "env_id": args.env_id,
                   "test_env_id": args.test_env_id, "seed": args.seed,
                   "preset": {**PAPER_PRESET, "learning_rate": args.lr,
                              "normalize_advantage": args.normalize_advantage}}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
-    env = make_metro_vec_env(config["env_id"], num_envs=config["n_envs"])
+    env = make_metro_vec_env(config["env_id"], num_envs=config["n_envs"],
+                             random_graph=config.get("random_graph", False))
     eval_envs = {"train": make_metro_vec_env(config["env_id"], num_envs=args.eval_envs),
                  "test": make_metro_vec_env(config["test_env_id"], num_envs=args.eval_envs)}
     if args.resume:
