@@ -44,7 +44,8 @@ def test_train_resume_and_plot(tmp_path, run_script):
     assert len(rows(run_dir)) < len(after)  # a fresh log
     lstm_dir = tmp_path / "lstm"
     run_script("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
-               lstm_dir, "--no-plots", *TINY)
+               lstm_dir, "--no-plots", "--random-graph", *TINY)
+    assert json.loads((lstm_dir / "config.json").read_text())["random_graph"] is True
     png = tmp_path / "fig5.png"
     out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout

@@ -79,6 +79,24 @@ def test_graph_index_wraps_around_the_set():
     np.testing.assert_array_equal(info["graph_index"], [0, 1, 2, 0, 1])
 
 
+def test_random_graph_draws_each_episode_from_the_whole_set():
+    envs = gym.make_vec("MetroPOMDP-v0", num_envs=4, autoreset_mode="SameStep", random_graph=True)
+    _, info = envs.reset(seed=0)
+    seen = [info["graph_index"]]
+    for _ in range(20 * 30):  # 20 episodes of 30 steps
+        _, _, _, trunc, info = envs.step(np.zeros(4, dtype=np.int64))
+        if trunc.any():
+            seen.append(info["graph_index"])
+        # every env plays the graph its info names
+        np.testing.assert_array_equal(envs.adjacency,
+                                      metro_pomdp.graph_set("train")[info["graph_index"]])
+    seen = np.stack(seen)  # [episodes, 4]
+    assert seen.shape[0] == 21
+    # 84 uniform draws from 600 graphs: nearly all distinct, and not one graph per env
+    assert len(np.unique(seen)) > 70
+    assert all(len(np.unique(seen[:, i])) > 15 for i in range(4))
+
+
 def test_vector_env_observations_within_space_and_rewards_plausible():
     envs = gym.make_vec("MetroPOMDP-v0", num_envs=600, autoreset_mode="SameStep")
     obs, _ = envs.reset(seed=0)
