@@ -64,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "Linear initialisation (the paper does not say) or zeros (the agent "
                         "starts as its LSTM; no difference in 60 minutes, docs/results.md)")
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
+    p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
+                   help="entropy coefficient")
     p.add_argument("--normalize-advantage", action="store_true",
                    help="standardise advantages per update (not in the paper)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
@@ -138,6 +140,7 @@ def main(argv=None) -> dict:
                   "env_id": args.env_id,
                   "test_env_id": args.test_env_id, "seed": args.seed,
                   "preset": {**PAPER_PRESET, "learning_rate": args.lr,
+                             "ent_coef": args.ent_coef,
                              "normalize_advantage": args.normalize_advantage}}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)

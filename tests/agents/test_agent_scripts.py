@@ -44,8 +44,9 @@ def test_train_resume_and_plot(tmp_path, run_script):
     assert len(rows(run_dir)) < len(after)  # a fresh log
     lstm_dir = tmp_path / "lstm"
     run_script("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
-               lstm_dir, "--no-plots", "--random-graph", *TINY)
-    assert json.loads((lstm_dir / "config.json").read_text())["random_graph"] is True
+               lstm_dir, "--no-plots", "--random-graph", "--ent-coef", 0.1, *TINY)
+    config = json.loads((lstm_dir / "config.json").read_text())
+    assert config["random_graph"] is True and config["preset"]["ent_coef"] == 0.1
     png = tmp_path / "fig5.png"
     out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
