@@ -21,6 +21,7 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents import allocator
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.vec_env import make_metro_vec_env
 
@@ -65,22 +66,30 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=2, help="untimed updates first")
     p.add_argument("--lstm-sizes", type=int, nargs="*", default=[32, 512],
                    help="LSTM baselines to time")
+    p.add_argument("--net-arch", type=int, nargs="*", default=[],
+                   help="actor and critic MLP widths of the recurrent agents (none: linear "
+                        "heads, as in the earlier rows of docs/results.md; scripts/"
+                        "train_agent.py trains with 64 64)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
+    allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
+    kept = allocator.from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     n_steps = PAPER_PRESET["n_steps"]
     env = make_metro_vec_env("MetroPOMDP-v0", num_envs=args.n_envs)
     print(f"device {args.device}, {torch.get_num_threads()} threads, {args.n_envs} envs x "
-          f"{n_steps} steps per update, {args.updates} timed updates")
+          f"{n_steps} steps per update, {args.updates} timed updates, recurrent agents' heads "
+          f"{args.net_arch or 'linear'}, freed memory kept: {kept}")
     results = {}
     base = A2C("MlpPolicy", env, n_steps=n_steps, gamma=0.9, device=args.device, seed=0)
     results["sb3 A2C MlpPolicy (feed-forward)"] = measure(base, args.n_envs, args.warmup,
                                                           args.updates, n_steps)
-    agents = {"RecurrentA2C FWM-32-16": {"core": "fwm", "hidden_size": 32, "d_fwm": 16}}
+    heads = {"net_arch": args.net_arch}
+    agents = {"RecurrentA2C FWM-32-16": {"core": "fwm", "hidden_size": 32, "d_fwm": 16, **heads}}
     for size in args.lstm_sizes:
-        agents[f"RecurrentA2C LSTM-{size}"] = {"core": "lstm", "hidden_size": size}
+        agents[f"RecurrentA2C LSTM-{size}"] = {"core": "lstm", "hidden_size": size, **heads}
     for name, kwargs in agents.items():
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=kwargs, seed=0,
                              device=args.device, **PAPER_PRESET)

@@ -21,6 +21,7 @@ import time
 import torch
 from torch import nn
 
+from agents import allocator
 from agents.fwm import FWMCell, FWMConfig
 
 
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="also time acting with FWMCell.step under torch.compile "
                              "(dynamic shapes; compiling takes 30-90 s on this CPU, "
                              "printed separately)")
+    allocator.add_keep_memory_flag(parser)
     args = parser.parse_args(argv)
+    allocator.from_args(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if any(c < 1 for c in args.chunk_sizes):

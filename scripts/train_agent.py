@@ -30,6 +30,7 @@ import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import HumanOutputFormat, Logger, make_output_format
 
+from agents import allocator
 from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
 from agents.callbacks import (
     AppendingCSVOutputFormat,
@@ -90,6 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true",
                    help="skip RUN_DIR/curve.png and RUN_DIR/graphs.png at the end")
+    allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
     if args.minutes is None and args.timesteps is None:
         p.error("give a budget: --minutes and/or --timesteps")
@@ -112,6 +114,7 @@ def make_logger(run_dir: str, progress_bar: bool) -> Logger:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    allocator.from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     run_dir = args.resume or args.run_dir or f"runs/{args.core}{args.hidden}-s{args.seed}"

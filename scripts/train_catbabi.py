@@ -22,6 +22,7 @@ import os
 
 import torch
 
+from agents import allocator
 from agents.distributed import init_from_env, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
@@ -53,7 +54,9 @@ def main(argv=None) -> dict:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the bAbI files (for your own files)")
+    allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
+    allocator.from_args(args)
     if args.threads is not None:
         if args.threads < 1:
             p.error(f"--threads must be >= 1, got {args.threads}")

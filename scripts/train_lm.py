@@ -28,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from agents import allocator
 from agents.distributed import init_from_env, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
@@ -81,12 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
+    allocator.add_keep_memory_flag(p)
     return p
 
 
 def main(argv=None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
+    allocator.from_args(args)
     if args.threads is not None:
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
