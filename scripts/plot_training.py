@@ -30,11 +30,23 @@ def read_eval_curve(run_dir: str, x_key: str = "eval/updates") -> dict[str, list
     if not os.path.exists(path):
         raise FileNotFoundError(f"{run_dir}: no progress.csv (not a train_agent.py run folder?)")
     curve: dict[str, list[float]] = {"x": [], "train": [], "test": []}
+    offset = last = 0.0  # minutes: SB3's time/time_elapsed restarts at 0 when a run resumes
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             if not row.get("eval/test_reward"):
                 continue
-            curve["x"].append(float(row[x_key]))
+            if x_key == "eval/minutes":
+                if not row.get("time/time_elapsed"):
+                    if float(row["eval/updates"]) > 0:
+                        continue  # an evaluation logged without a time: no point on this axis
+                    row["time/time_elapsed"] = "0"
+                elapsed = float(row["time/time_elapsed"]) / 60
+                if elapsed < last:
+                    offset += last
+                last = elapsed
+                curve["x"].append(offset + elapsed)
+            else:
+                curve["x"].append(float(row[x_key]))
             curve["train"].append(float(row["eval/train_reward"]))
             curve["test"].append(float(row["eval/test_reward"]))
     if not curve["x"]:
@@ -62,7 +74,8 @@ def plot_runs(runs: list[str], out: str, labels: list[str] | None = None, x: str
                            label=f"{policy.replace('_', '-')} ({mean:.0f})")
     for ax, split in zip(axes, ("train", "test")):
         ax.set_title(f"{split} graphs")
-        ax.set_xlabel("updates" if x == "updates" else "env steps")
+        ax.set_xlabel({"updates": "updates", "timesteps": "env steps",
+                       "minutes": "minutes of training (evaluations included)"}[x])
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean reward per 30-step episode")
     axes[1].legend(loc="best", fontsize=8)
@@ -79,7 +92,9 @@ def main(argv=None) -> str:
     p.add_argument("runs", nargs="+", help="run folders of scripts/train_agent.py")
     p.add_argument("--labels", nargs="*", default=None, help="legend names (default: folder names)")
     p.add_argument("--out", default="figure5.png", help="PNG to write")
-    p.add_argument("--x", choices=["updates", "timesteps"], default="updates", help="x axis")
+    p.add_argument("--x", choices=["updates", "timesteps", "minutes"], default="updates",
+                   help="x axis (minutes: the wall time SB3 logs, added up over resumes; use it "
+                        "to compare runs with different numbers of envs)")
     p.add_argument("--baseline-episodes", type=int, default=2,
                    help="episodes per test graph for the random and shortest-path lines (0: none)")
     args = p.parse_args(argv)

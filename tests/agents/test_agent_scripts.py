@@ -103,3 +103,22 @@ def test_bench_a2c_prints_table(run_script):
                                     "compare_recurrent_ppo.py", "heads_check.py"])
 def test_help(script, run_script):
     assert "usage" in run_script(script, "--help").stdout
+
+
+def test_minutes_axis_adds_up_over_a_resume(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from plot_training import read_eval_curve
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    fields = ["eval/updates", "eval/train_reward", "eval/test_reward", "time/time_elapsed"]
+    rows = [(0, 44, 43, ""), (50, 50, 49, 600), (80, 51, 50, ""), (100, 52, 51, 1200),
+            (150, 60, 58, 300)]  # the last row after a resume: SB3's clock restarted
+    with open(tmp_path / "progress.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        writer.writerows(rows)
+    curve = read_eval_curve(str(tmp_path), "eval/minutes")
+    assert curve["x"] == [0, 10, 20, 25]  # the untimed evaluation at update 80 is left out
+    assert curve["test"] == [43, 49, 51, 58]
+    assert read_eval_curve(str(tmp_path))["x"] == [0, 50, 80, 100, 150]
