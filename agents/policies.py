@@ -36,7 +36,6 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, lstm_with_resets
-from agents.fwm.ops import Tanh
 
 RecurrentState = tuple[torch.Tensor, ...]
 
@@ -125,9 +124,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         core_kwargs: further options of the core (:func:`make_core`).
         net_arch: SB3's ``net_arch`` for actor and critic MLPs on the core's output (a list of
             widths, or ``dict(pi=[...], vf=[...])``); None or ``[]``: linear heads (the paper).
-        activation_fn: activation of those MLPs (default: tanh, as SB3's actor-critic
-            policies, computed by :class:`agents.fwm.ops.Tanh`, which equals ``nn.Tanh`` to
-            2e-7 and is faster on CPU).
+        activation_fn: activation of those MLPs.
         ortho_init: SB3's orthogonal initialisation of the MLPs and heads.
         log_std_init: initial log standard deviation for ``Box`` actions.
         optimizer_class, optimizer_kwargs: the optimizer (default Adam with eps 1e-4, the
@@ -139,7 +136,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
                  lr_schedule: Schedule, core: str = "fwm", hidden_size: int = 32,
                  d_fwm: int = 16, core_kwargs: dict[str, Any] | None = None,
                  net_arch: list[int] | dict[str, list[int]] | None = None,
-                 activation_fn: type[nn.Module] = Tanh, ortho_init: bool = True,
+                 activation_fn: type[nn.Module] = nn.Tanh, ortho_init: bool = True,
                  log_std_init: float = 0.0, normalize_images: bool = True,
                  optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
                  optimizer_kwargs: dict[str, Any] | None = None, use_sde: bool = False):

@@ -14,15 +14,7 @@ import torch
 from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
-from agents.fwm.ops import (
-    CHUNK,
-    LowRankMemory,
-    fold,
-    fwm_scan,
-    fwm_step,
-    low_rank_memory,
-    tanh,
-)
+from agents.fwm.ops import CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, low_rank_memory
 
 
 class FWMState(NamedTuple):
@@ -209,17 +201,16 @@ class FWMCell(nn.Module):
         n0 ``[T, B, d]``, e ``[T, B, N_r, d]``."""
         cfg = self.config
         d, n_reads = cfg.d_fwm, cfg.n_reads
-        # split, not slices: the backward of a split is one concatenation, that of each slice
-        # a zero-filled copy of the whole projection
-        write, beta = self.write_proj(h_seq).split([3 * d, 1], dim=-1)  # one GEMM for all steps
-        k1, k2, v = tanh(write).split(d, dim=-1)  # eq. (1), (T, B, d) each
-        beta = torch.sigmoid(beta.squeeze(-1) + cfg.beta_bias)  # eq. (2), (T, B)
+        write = self.write_proj(h_seq)  # (T, B, 3d + 1), one GEMM for all steps
+        k1, k2, v = torch.tanh(write[..., :3 * d]).split(d, dim=-1)  # eq. (1), (T, B, d) each
+        beta = torch.sigmoid(write[..., 3 * d] + cfg.beta_bias)  # eq. (2), (T, B)
         if write_mask is not None:
             beta = beta * write_mask.to(beta.dtype)  # padding does not write
-        n0, e = self.read_proj(h_seq).split([d, n_reads * d], dim=-1)  # one GEMM for all steps
+        read = self.read_proj(h_seq)  # (T, B, d (1 + N_r)), one GEMM for all steps
+        n0 = read[..., :d]  # (T, B, d)
         if cfg.squash_first_read_key:
-            n0 = tanh(n0)  # eq. (5), (T, B, d)
-        e = tanh(e).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
+            n0 = torch.tanh(n0)  # eq. (5)
+        e = torch.tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
         return k1, k2, v, beta, n0, e
 
     @torch.no_grad()

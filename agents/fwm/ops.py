@@ -61,41 +61,6 @@ from agents.fwm.naive import make_key
 CHUNK = 32
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    """``tanh(x)``, on CPU as ``2 sigmoid(2x) - 1``.
-
-    PyTorch's CPU ``tanh`` measured about 2.5x slower than this identity (three cheap passes
-    around one ``sigmoid``) on this project's machine (``scripts/bench_a2c.py``'s acting and
-    the agent heads spend a tenth of their time in tanh). The two differ by at most 2e-7 in
-    float32 and 4e-16 in float64 (a test holds them to that). The backward is ``tanh``'s own,
-    ``grad * (1 - y^2)``, one pass. On other devices this is ``torch.tanh``.
-    """
-    if x.device.type != "cpu":
-        return torch.tanh(x)
-    return _SigmoidTanh.apply(x)
-
-
-class _SigmoidTanh(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
-
-
-class Tanh(torch.nn.Module):
-    """``nn.Tanh`` through :func:`tanh` (for MLPs, e.g. SB3's ``activation_fn``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return tanh(x)
-
-
 def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
