@@ -36,11 +36,12 @@ def read_eval_curve(run_dir: str, x_key: str = "eval/updates") -> dict[str, list
             if not row.get("eval/test_reward"):
                 continue
             if x_key == "eval/minutes":
-                if not row.get("time/time_elapsed"):
-                    if float(row["eval/updates"]) > 0:
-                        continue  # an evaluation logged without a time: no point on this axis
-                    row["time/time_elapsed"] = "0"
-                elapsed = float(row["time/time_elapsed"]) / 60
+                # the evaluation before the first update may be logged without a time
+                seconds = row.get("time/time_elapsed") or (
+                    "0" if float(row["eval/updates"]) == 0 else None)
+                if seconds is None:
+                    continue  # an evaluation logged without a time: no point on this axis
+                elapsed = float(seconds) / 60
                 if elapsed < last:
                     offset += last
                 last = elapsed

@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--normalize-advantage", action="store_true",
                    help="standardise advantages per update (not in the paper)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
-                   help="parallel envs, env i on graph i (paper: 600)")
+                   help="parallel envs; env i plays graph i unless --random-graph (paper: 600)")
     p.add_argument("--random-graph", action="store_true",
                    help="draw each training episode's graph uniformly from the training set "
                         "instead of env i on graph i (so fewer than 600 envs still see all the "
