@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
-from agents.fwm.ops import CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, low_rank_memory
+from agents.fwm.ops import (CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, key_size,
+                            low_rank_memory)
 
 
 class FWMState(NamedTuple):
@@ -108,7 +109,7 @@ class FWMConfig:
     @property
     def key_size(self) -> int:
         """dk: d * d for tensor-product keys, 2 * d for concatenated keys."""
-        return self.d_fwm ** 2 if self.key_mode == "outer" else 2 * self.d_fwm
+        return key_size(self.d_fwm, self.key_mode)
 
 
 class FWMCell(nn.Module):

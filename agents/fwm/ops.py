@@ -61,6 +61,14 @@ from agents.fwm.naive import make_key
 CHUNK = 32
 
 
+def key_size(d: int, key_mode: str) -> int:
+    """dk, the size of a write or read key: ``d * d`` for tensor-product keys (the paper),
+    ``2 * d`` for concatenated keys (appendix E)."""
+    if key_mode not in ("outer", "concat"):
+        raise ValueError(f"key_mode must be 'outer' or 'concat', got {key_mode!r}")
+    return d * d if key_mode == "outer" else 2 * d
+
+
 def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
@@ -122,15 +130,16 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
         empty = empty or (reset is not None and all_reset_at[t0])
         inputs = (None if empty else fw, norm_sq, k1[:, span], k2[:, span], v[:, span],
                   coef[:, span])
+        wants_reads = reads_in is None or any(reads_in[span])
         if t1 - t0 == 1:  # one step: fwm_step, in about half the operations of a chunk
-            reads, fw, norm_sq = _one_step(*inputs, n0[:, span], e[:, span],
-                                           None if reset is None else reset[t0], key_mode, eps)
+            reads, fw, norm_sq = _one_step(*inputs, n0[:, span] if wants_reads else None,
+                                           e[:, span], None if reset is None else reset[t0],
+                                           key_mode, eps)
         else:
             chunk_keep = None
             if reset is not None and any(resets_at[span]):
                 chunk_keep = [keep[:, t] if r else None
                               for t, r in zip(range(t0, t1), resets_at[span])]
-            wants_reads = reads_in is None or any(reads_in[span])
             reads, fw, norm_sq = _chunk(*inputs, n0[:, span] if wants_reads else None,
                                         e[:, span], chunk_keep, key_mode, eps,
                                         final_state or t1 < steps)
@@ -350,16 +359,16 @@ class _DeltaRecurrence(torch.autograd.Function):
 def _one_step(f0, norm_sq, k1, k2, v, coef, n0, e, reset, key_mode, eps):
     """A chunk of one step: one :func:`fwm_step` on ``F_0`` as a :class:`LowRankMemory` with an
     empty cache, folded at once (F_1 = s (a F_0 + c k u^T)). Arguments as :func:`_chunk`'s, but
-    ``reset`` is the ``[B]`` bool mask of the step (or None) and the reads are always made."""
+    ``reset`` is the ``[B]`` bool mask of the step (or None)."""
     batch, _, d = v.shape
     if f0 is None:  # a known-empty memory: fwm_step never reads base while scale is 0
-        dk = d * d if key_mode == "outer" else 2 * d
-        memory = _with_empty_cache(v.new_zeros(()).expand(batch, dk, d), v.new_zeros(batch),
-                                   norm_sq)
+        memory = _with_empty_cache(v.new_zeros(()).expand(batch, key_size(d, key_mode), d),
+                                   v.new_zeros(batch), norm_sq)
     else:
         memory = _with_empty_cache(f0, v.new_ones(batch), norm_sq)
-    read, memory = fwm_step(memory, k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0], n0[:, 0], e[:, 0],
-                            reset=reset, key_mode=key_mode, eps=eps, max_rank=1)
+    read, memory = fwm_step(memory, k1[:, 0], k2[:, 0], v[:, 0], coef[:, 0],
+                            None if n0 is None else n0[:, 0], e[:, 0], reset=reset,
+                            key_mode=key_mode, eps=eps, max_rank=1)
     return read[:, None], memory.base, memory.norm_sq
 
 
@@ -429,7 +438,8 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
 
     Args:
         memory: the memory before the step.
-        k1, k2, v: ``[B, d]``; beta: ``[B]``; n0: ``[B, d]``; e: ``[B, N_r, d]``.
+        k1, k2, v: ``[B, d]``; beta: ``[B]``; n0: ``[B, d]`` or None (write only: no
+            reads, and the returned read is zero); e: ``[B, N_r, d]``.
         reset: ``[B]`` bool, F zeroed before the step.
         key_mode, update_scale, eps: as in :func:`fwm_scan`.
         max_rank: cached steps after which the cache is folded into ``base``.
@@ -449,10 +459,11 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     use_base = bool(scale.any())  # one host sync per step
     c = beta * update_scale  # (B,)
     v_old = read_base = None  # k^T F and q1^T base
-    if use_base:  # k^T base and q1^T base in one pass over base
-        queries = torch.stack([_key(k1, k2, key_mode), _key(n0, e[:, 0], key_mode)], 1)
-        both = torch.bmm(queries, base)  # (B, 2, d)
-        v_old, read_base = scale[:, None] * both[:, 0], both[:, 1]
+    if use_base:  # k^T base and (where reads are made) q1^T base in one pass over base
+        queries = [_key(k1, k2, key_mode)] + ([] if n0 is None else [_key(n0, e[:, 0], key_mode)])
+        both = torch.bmm(torch.stack(queries, 1), base)  # (B, 1 or 2, d)
+        v_old = scale[:, None] * both[:, 0]
+        read_base = None if n0 is None else both[:, 1]
     if c1.shape[1]:  # + sum_i w_i (k_i . k) u_i
         past = _weighted_sum(w * _cache_dots(k1, k2, c1, c2, key_mode), cu)  # (B, d)
         v_old = past if v_old is None else v_old + past
@@ -465,13 +476,15 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     c1, c2 = torch.cat([c1, k1[:, None]], 1), torch.cat([c2, k2[:, None]], 1)  # (B, n + 1, d)
     cu = torch.cat([cu, u[:, None]], 1)
     n = n0
-    for i in range(e.shape[1]):  # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
+    for i in range(0 if n0 is None else e.shape[1]):  # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
         out = _weighted_sum(w * _cache_dots(n, e[:, i], c1, c2, key_mode), cu)  # (B, d)
         if use_base:
             from_base = read_base if i == 0 else \
                 torch.bmm(_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
             out = out + scale[:, None] * from_base
         n = F.layer_norm(out, (d,), eps=eps)
+    if n is None:
+        n = v.new_zeros(batch, d)
     memory = LowRankMemory(base, scale, c1, c2, cu, w, norm_sq)
     if c1.shape[1] >= max_rank:
         memory = _with_empty_cache(fold(memory, key_mode), v.new_ones(batch), norm_sq)

@@ -146,6 +146,22 @@ def test_low_rank_steps_equal_reference_outputs_and_gradients(key_mode, max_rank
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
 
 
+def test_low_rank_step_without_reads_writes_the_same_memory():
+    """n0=None (no read wanted, as in fwm_scan's one-step chunks under a read mask): the same
+    write as a step with reads, a zero read, and no use of e."""
+    T, B, d = 4, 3, 4
+    state, k1, k2, v, beta, n0, e = (x.detach() for x in random_inputs(T, B, d, 2))
+    with_reads = without = low_rank_memory(state)
+    for t in range(T):
+        read, with_reads = fwm_step(with_reads, k1[t], k2[t], v[t], beta[t], n0[t], e[t],
+                                    max_rank=3)
+        no_read, without = fwm_step(without, k1[t], k2[t], v[t], beta[t], None,
+                                    torch.full_like(e[t], float("nan")), max_rank=3)
+        assert (no_read == 0).all() and (read != 0).any()
+    for a, b in zip(with_reads, without):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_low_rank_step_never_touches_a_fresh_or_fully_reset_memory():
     """A zero memory that needs no gradient, or one reset in every row, is never read: a NaN
     base does not reach the outputs (it would if the step made a pass over it)."""
