@@ -47,6 +47,17 @@ def test_train_resume_and_plot(tmp_path, run_script):
                lstm_dir, "--no-plots", "--random-graph", "--ent-coef", 0.1, *TINY)
     config = json.loads((lstm_dir / "config.json").read_text())
     assert config["random_graph"] is True and config["preset"]["ent_coef"] == 0.1
+    # the final checkpoint, several episodes per graph, sampled and greedy, reproducibly
+    evals = []
+    for name in ("a.json", "b.json"):
+        run_script("evaluate_agent.py", lstm_dir, "--episodes", 2, "--eval-envs", 3, "--out",
+                   tmp_path / name)
+        evals.append(json.loads((tmp_path / name).read_text()))
+    assert evals[0] == evals[1] and evals[0]["updates"] == 2
+    for key in ("sampled/train", "sampled/test", "greedy/train", "greedy/test"):
+        assert evals[0][key]["episodes"] == 6 and -30 <= evals[0][key]["mean"] <= 200
+    err = run_script("evaluate_agent.py", tmp_path / "nowhere", expect=2)
+    assert "nowhere/model.zip not found" in err.stderr
     png = tmp_path / "fig5.png"
     out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
@@ -100,7 +111,8 @@ def test_bench_a2c_prints_table(run_script):
 
 
 @pytest.mark.parametrize("script", ["train_agent.py", "plot_training.py", "bench_a2c.py",
-                                    "compare_recurrent_ppo.py", "heads_check.py"])
+                                    "compare_recurrent_ppo.py", "heads_check.py",
+                                    "evaluate_agent.py"])
 def test_help(script, run_script):
     assert "usage" in run_script(script, "--help").stdout
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Evaluate a trained agent (a train_agent.py run folder) on the train and the held-out test
+graphs, with sampled and with greedy actions, several episodes per graph.
+
+Training logs one sampled episode per graph at each evaluation; this gives the final checkpoint
+a steadier number (mean and its standard error over episodes) and the greedy policy's too
+(SB3's ``evaluate_policy`` default). Env i plays graph i; the envs and the action sampling are
+seeded, so a second call gives the same numbers.
+
+Example:
+    python scripts/evaluate_agent.py runs/fwm32-s0 --episodes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+
+import numpy as np
+import torch
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from agents.a2c import RecurrentA2C
+from agents.vec_env import make_metro_vec_env
+
+MODES = {"sampled": False, "greedy": True}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=pathlib.Path,
+                        help="a train_agent.py run folder (model.zip and config.json)")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per graph")
+    parser.add_argument("--eval-envs", type=int, default=600,
+                        help="graphs per split: env i plays graph i (600: all of them)")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
+                        help="sampled actions (as training's evaluations) and/or greedy ones")
+    parser.add_argument("--seed", type=int, default=0, help="env and action-sampling seed")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help="results JSON (default: RUN_DIR/evaluation.json)")
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if not 1 <= args.eval_envs <= 600:
+        parser.error(f"--eval-envs must be in 1..600, got {args.eval_envs}")
+    for name in ("model.zip", "config.json"):
+        if not (args.run_dir / name).is_file():
+            parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
+                         f"run folder")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    config = json.loads((args.run_dir / "config.json").read_text())
+    model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
+    splits = {"train": config["env_id"], "test": config["test_env_id"]}
+    results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
+               "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
+               "graphs": args.eval_envs, "seed": args.seed}
+    print(f"{args.run_dir}: {model._n_updates} updates, {model.num_timesteps:,} env steps; "
+          f"{args.episodes} episode(s) on each of {args.eval_envs} graphs per split")
+    print(f"{'actions':<9}{'split':<7}{'mean reward':>12}{'s.e.':>7}{'episodes':>10}{'s':>7}")
+    for mode in args.modes:
+        for split, env_id in splits.items():
+            env = make_metro_vec_env(env_id, num_envs=args.eval_envs)
+            env.seed(args.seed)
+            torch.manual_seed(args.seed)
+            start = time.perf_counter()
+            rewards, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes * env.num_envs,
+                                         deterministic=MODES[mode], return_episode_rewards=True,
+                                         warn=False)
+            seconds = time.perf_counter() - start
+            rewards = np.asarray(rewards, dtype=np.float64)
+            stderr = float(rewards.std(ddof=1) / np.sqrt(len(rewards))) if len(rewards) > 1 \
+                else float("nan")
+            results[f"{mode}/{split}"] = {"mean": float(rewards.mean()), "stderr": stderr,
+                                          "episodes": len(rewards)}
+            print(f"{mode:<9}{split:<7}{rewards.mean():>12.2f}{stderr:>7.2f}"
+                  f"{len(rewards):>10}{seconds:>7.1f}", flush=True)
+            env.close()
+    out = args.out or args.run_dir / "evaluation.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
