@@ -476,7 +476,8 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     c1, c2 = torch.cat([c1, k1[:, None]], 1), torch.cat([c2, k2[:, None]], 1)  # (B, n + 1, d)
     cu = torch.cat([cu, u[:, None]], 1)
     n = n0
-    for i in range(0 if n0 is None else e.shape[1]):  # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
+    # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
+    for i in range(0 if n0 is None else e.shape[1]):
         out = _weighted_sum(w * _cache_dots(n, e[:, i], c1, c2, key_mode), cu)  # (B, d)
         if use_base:
             from_base = read_base if i == 0 else \
