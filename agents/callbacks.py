@@ -18,19 +18,26 @@ from tqdm.auto import tqdm
 EVAL_SEED = 12345
 
 
-def mean_episode_rewards(model, eval_envs: dict[str, VecEnv], n_episodes: int | None = None,
-                         deterministic: bool = False, seed: int = EVAL_SEED) -> dict[str, float]:
-    """``{name: mean episode reward}`` of ``model`` on each env set, with SB3's
+def episode_rewards(model, eval_envs: dict[str, VecEnv], n_episodes: int | None = None,
+                    deterministic: bool = False, seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
+    """``{name: reward of each episode}`` of ``model`` on each env set, with SB3's
     ``evaluate_policy``; each env is reseeded with ``seed`` first (same episodes every time)
-    and runs ``n_episodes`` episodes (default: one per env)."""
+    and runs ``n_episodes`` episodes (default: one per env; SB3 spreads them evenly)."""
     out = {}
     for name, env in eval_envs.items():
         env.seed(seed)
         rewards, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes or env.num_envs,
                                      deterministic=deterministic, return_episode_rewards=True,
                                      warn=False)
-        out[name] = float(np.mean(rewards))
+        out[name] = np.asarray(rewards, dtype=np.float64)
     return out
+
+
+def mean_episode_rewards(model, eval_envs: dict[str, VecEnv], n_episodes: int | None = None,
+                         deterministic: bool = False, seed: int = EVAL_SEED) -> dict[str, float]:
+    """``{name: mean episode reward}``; arguments as :func:`episode_rewards`."""
+    return {name: float(rewards.mean()) for name, rewards in
+            episode_rewards(model, eval_envs, n_episodes, deterministic, seed).items()}
 
 
 class HeldOutEvalCallback(BaseCallback):

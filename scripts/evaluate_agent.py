@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 import torch
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents.a2c import RecurrentA2C
+from agents.callbacks import episode_rewards
 from agents.vec_env import make_metro_vec_env
 
 MODES = {"sampled": False, "greedy": True}
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     config = json.loads((args.run_dir / "config.json").read_text())
     model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
-    splits = {"train": config["env_id"], "test": config["test_env_id"]}
+    envs = {"train": make_metro_vec_env(config["env_id"], num_envs=args.eval_envs),
+            "test": make_metro_vec_env(config["test_env_id"], num_envs=args.eval_envs)}
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
                "graphs": args.eval_envs, "seed": args.seed}
@@ -65,23 +66,20 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.episodes} episode(s) on each of {args.eval_envs} graphs per split")
     print(f"{'actions':<9}{'split':<7}{'mean reward':>12}{'s.e.':>7}{'episodes':>10}{'s':>7}")
     for mode in args.modes:
-        for split, env_id in splits.items():
-            env = make_metro_vec_env(env_id, num_envs=args.eval_envs)
-            env.seed(args.seed)
-            torch.manual_seed(args.seed)
+        for split, env in envs.items():
+            torch.manual_seed(args.seed)  # the action sampling
             start = time.perf_counter()
-            rewards, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes * env.num_envs,
-                                         deterministic=MODES[mode], return_episode_rewards=True,
-                                         warn=False)
+            rewards = episode_rewards(model, {split: env}, args.episodes * args.eval_envs,
+                                      MODES[mode], args.seed)[split]
             seconds = time.perf_counter() - start
-            rewards = np.asarray(rewards, dtype=np.float64)
             stderr = float(rewards.std(ddof=1) / np.sqrt(len(rewards))) if len(rewards) > 1 \
                 else float("nan")
             results[f"{mode}/{split}"] = {"mean": float(rewards.mean()), "stderr": stderr,
                                           "episodes": len(rewards)}
             print(f"{mode:<9}{split:<7}{rewards.mean():>12.2f}{stderr:>7.2f}"
                   f"{len(rewards):>10}{seconds:>7.1f}", flush=True)
-            env.close()
+    for env in envs.values():
+        env.close()
     out = args.out or args.run_dir / "evaluation.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
