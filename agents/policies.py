@@ -35,7 +35,7 @@ from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, lstm_with_resets
+from agents.fwm import FWMCell, FWMConfig, lstm_step, lstm_with_resets
 
 RecurrentState = tuple[torch.Tensor, ...]
 
@@ -75,8 +75,10 @@ class LSTMCore(nn.Module):
     def step(self, x: torch.Tensor, state: LSTMState | None = None,
              reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
         """One step: ``x [B, I]``, ``reset [B]`` -> ``(out [B, H], state)``."""
-        out, state = self(x[None], state, None if reset is None else reset[None])
-        return out[0], state
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        h, c = lstm_step(self.lstm, x, state[0], state[1], reset)
+        return h, LSTMState(h, c)
 
     def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> LSTMState:
         """A plain tuple ``(h, c)`` (as SB3's ``predict`` carries it) as an :class:`LSTMState`."""

@@ -12,8 +12,9 @@ Imports torch only.
 
 from agents.fwm.naive import fwm_scan_reference, make_key
 from agents.fwm.ops import LowRankMemory, fold, fwm_scan, fwm_step, key_size, low_rank_memory
-from agents.fwm.cell import FWMCell, FWMConfig, FWMState, FWMStepState, lstm_with_resets
+from agents.fwm.cell import (FWMCell, FWMConfig, FWMState, FWMStepState, lstm_step,
+                             lstm_with_resets)
 
 __all__ = ["FWMCell", "FWMConfig", "FWMState", "FWMStepState", "LowRankMemory", "fold",
            "fwm_scan", "fwm_scan_reference", "fwm_step", "key_size", "low_rank_memory",
-           "lstm_with_resets", "make_key"]
+           "lstm_step", "lstm_with_resets", "make_key"]

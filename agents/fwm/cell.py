@@ -252,14 +252,14 @@ class FWMCell(nn.Module):
             memory = state.memory
         else:
             memory = low_rank_memory(state.F)
-        h_seq, (h, c) = self._lstm(x[None], state, None if reset is None else reset[None])
-        k1, k2, v, beta, n0, e = (t[0] for t in self._project(h_seq, None))
+        h, c = lstm_step(self.lstm, x, state.h, state.c, reset)
+        k1, k2, v, beta, n0, e = (t[0] for t in self._project(h[None], None))
         read, memory = fwm_step(memory, k1, k2, v, beta, n0, e, reset=reset,
                                 key_mode=cfg.key_mode, update_scale=cfg.update_scale,
                                 eps=cfg.layer_norm_eps, max_rank=cfg.chunk_size)  # (B, d)
         out = self.out_proj(read)  # eq. (8), (B, H)
         if cfg.residual:
-            out = out + h_seq[0]
+            out = out + h
         return out, FWMStepState(h, c, *memory)
 
     def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> FWMState | FWMStepState:
@@ -297,3 +297,23 @@ def lstm_with_resets(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.T
         h, c = h.squeeze(0), c.squeeze(0)
         outputs.append(out)
     return torch.cat(outputs) if len(outputs) > 1 else outputs[0], (h, c)
+
+
+def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+              reset: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a one-layer ``nn.LSTM``: ``x [B, I]`` from ``(h, c) [B, H]``, the rows where
+    ``reset [B]`` is True zeroed first. Returns ``(h', c')``; ``h'`` is also the output.
+
+    The same math as :func:`lstm_with_resets` over a one-step sequence, in one ``lstm_cell`` and
+    without its host sync; acting makes a call per env step, where that overhead is most of the
+    cost. A module with forward pre-hooks (the language models' weight drop) goes through
+    ``nn.LSTM`` so that the hooks run.
+    """
+    if reset is not None:
+        keep = (~reset).to(h.dtype)[:, None]  # (B, 1)
+        h, c = h * keep, c * keep
+    if lstm._forward_pre_hooks:
+        _, (h, c) = lstm(x[None], (h[None], c[None]))
+        return h[0], c[0]
+    return torch.lstm_cell(x, (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                           getattr(lstm, "bias_ih_l0", None), getattr(lstm, "bias_hh_l0", None))

@@ -6,9 +6,11 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from agents.fwm import (FWMCell, FWMConfig, fold, fwm_scan, fwm_scan_reference, fwm_step,
-                        low_rank_memory, make_key)
+                        low_rank_memory, lstm_step, lstm_with_resets, make_key)
+from agents.regularization import weight_drop_
 
 D64 = torch.float64
 
@@ -241,6 +243,30 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
         # the step state continues a sequence call like the plain state it stands for
         more = torch.randn(3, 3, 6, dtype=D64)
         torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
+
+
+def test_lstm_step_equals_a_one_step_lstm_call_with_resets():
+    """lstm_step (acting's LSTM step, one lstm_cell) is nn.LSTM over a one-step sequence, rows
+    with reset starting from zeros; a module with forward pre-hooks (weight drop) runs them."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7).double()
+    x, h, c = (torch.randn(4, n, dtype=D64) for n in (5, 7, 7))
+    reset = torch.tensor([False, True, False, True])
+    out, (h_ref, c_ref) = lstm_with_resets(lstm, x[None], h, c, reset[None])
+    h_new, c_new = lstm_step(lstm, x, h, c, reset)
+    torch.testing.assert_close(h_new, h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c_new, c_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_new, out[0], rtol=0, atol=1e-12)
+    h_zero, _ = lstm_step(lstm, x[1:2], torch.zeros(1, 7, dtype=D64),
+                          torch.zeros(1, 7, dtype=D64), None)
+    torch.testing.assert_close(h_new[1:2], h_zero, rtol=0, atol=1e-12)  # reset: from zeros
+
+    dropped = weight_drop_(nn.LSTM(5, 7).double(), 0.5)  # a pre-hook draws a mask per call
+    torch.manual_seed(1)
+    h_hook, _ = lstm_step(dropped, x, h, c, None)
+    torch.manual_seed(1)
+    _, (h_call, _) = dropped(x[None], (h[None], c[None]))
+    torch.testing.assert_close(h_hook, h_call[0], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 4, 32])
