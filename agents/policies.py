@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.distributions import (
+    CategoricalDistribution,
     DiagGaussianDistribution,
     Distribution,
     make_proba_distribution,
@@ -211,6 +212,13 @@ class RecurrentActorCriticPolicy(BasePolicy):
         mean_actions = self.action_net(self.mlp_extractor.forward_actor(latent))
         if isinstance(self.action_dist, DiagGaussianDistribution):
             return self.action_dist.proba_distribution(mean_actions, self.log_std)
+        if isinstance(self.action_dist, CategoricalDistribution):
+            # SB3's, without torch's argument checks (about ten small ops per env step while
+            # acting): the logits are our own layer's, the actions our own samples, and a NaN
+            # stops both torch.multinomial and RecurrentA2C.train with an error anyway
+            self.action_dist.distribution = torch.distributions.Categorical(
+                logits=mean_actions, validate_args=False)
+            return self.action_dist
         return self.action_dist.proba_distribution(action_logits=mean_actions)
 
     def _run_core(self, obs: torch.Tensor, state: RecurrentState | None,
