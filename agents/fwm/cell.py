@@ -304,9 +304,9 @@ def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     """One step of a one-layer ``nn.LSTM``: ``x [B, I]`` from ``(h, c) [B, H]``, the rows where
     ``reset [B]`` is True zeroed first. Returns ``(h', c')``; ``h'`` is also the output.
 
-    The same math as :func:`lstm_with_resets` over a one-step sequence, in one ``lstm_cell`` and
-    without its host sync; acting makes a call per env step, where that overhead is most of the
-    cost. A module with forward pre-hooks (the language models' weight drop) goes through
+    The same math as :func:`lstm_with_resets` over a one-step sequence, in one ``lstm_cell``
+    (cheaper than ``nn.LSTM`` on one step) and without its host sync: acting makes a call per
+    env step. A module with forward pre-hooks (the language models' weight drop) goes through
     ``nn.LSTM`` so that the hooks run.
     """
     if reset is not None:
