@@ -67,6 +67,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
+    p.add_argument("--gae-lambda", type=float, default=PAPER_PRESET["gae_lambda"],
+                   help="GAE lambda (the paper: 1.0, returns to the episode end)")
+    p.add_argument("--vf-coef", type=float, default=PAPER_PRESET["vf_coef"],
+                   help="value-loss coefficient")
     p.add_argument("--normalize-advantage", action="store_true",
                    help="standardise advantages per update (not in the paper)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
@@ -99,6 +103,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--minutes must be positive, got {args.minutes}")
     if args.timesteps is not None and args.timesteps < 1:
         p.error(f"--timesteps must be positive, got {args.timesteps}")
+    if not 0.0 <= args.gae_lambda <= 1.0:
+        p.error(f"--gae-lambda must be in [0, 1], got {args.gae_lambda}")
+    if not args.vf_coef >= 0:
+        p.error(f"--vf-coef must be non-negative, got {args.vf_coef}")
     return args
 
 
@@ -143,7 +151,8 @@ def main(argv=None) -> dict:
                   "env_id": args.env_id,
                   "test_env_id": args.test_env_id, "seed": args.seed,
                   "preset": {**PAPER_PRESET, "learning_rate": args.lr,
-                             "ent_coef": args.ent_coef,
+                             "ent_coef": args.ent_coef, "gae_lambda": args.gae_lambda,
+                             "vf_coef": args.vf_coef,
                              "normalize_advantage": args.normalize_advantage}}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
