@@ -44,9 +44,17 @@ def test_train_resume_and_plot(tmp_path, run_script):
     assert len(rows(run_dir)) < len(after)  # a fresh log
     lstm_dir = tmp_path / "lstm"
     run_script("train_agent.py", "--core", "lstm", "--hidden", 16, "--timesteps", 240, "--run-dir",
-               lstm_dir, "--no-plots", "--random-graph", "--ent-coef", 0.1, *TINY)
+               lstm_dir, "--no-plots", "--random-graph", "--ent-coef", 0.1, "--gae-lambda", 0.95,
+               "--vf-coef", 0.5, *TINY)
     config = json.loads((lstm_dir / "config.json").read_text())
     assert config["random_graph"] is True and config["preset"]["ent_coef"] == 0.1
+    assert config["preset"]["gae_lambda"] == 0.95 and config["preset"]["vf_coef"] == 0.5
+    from agents.a2c import RecurrentA2C
+    model = RecurrentA2C.load(lstm_dir / "model.zip", device="cpu")
+    assert (model.gae_lambda, model.vf_coef, model.ent_coef) == (0.95, 0.5, 0.1)
+    for flag, value in (("--gae-lambda", 1.5), ("--vf-coef", -1)):
+        err = run_script("train_agent.py", "--timesteps", 120, flag, value, *TINY, expect=2)
+        assert f"{flag} must be" in err.stderr and str(value) in err.stderr
     # the final checkpoint, several episodes per graph, sampled and greedy, reproducibly
     evals = []
     for name in ("a.json", "b.json"):
