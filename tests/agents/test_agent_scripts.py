@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from agents.a2c import RecurrentA2C
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ["--n-envs", "4", "--eval-every", "2", "--eval-envs", "8", "--log-every", "1",
         "--no-progress"]
@@ -49,7 +51,6 @@ def test_train_resume_and_plot(tmp_path, run_script):
     config = json.loads((lstm_dir / "config.json").read_text())
     assert config["random_graph"] is True and config["preset"]["ent_coef"] == 0.1
     assert config["preset"]["gae_lambda"] == 0.95 and config["preset"]["vf_coef"] == 0.5
-    from agents.a2c import RecurrentA2C
     model = RecurrentA2C.load(lstm_dir / "model.zip", device="cpu")
     assert (model.gae_lambda, model.vf_coef, model.ent_coef) == (0.95, 0.5, 0.1)
     for flag, value in (("--gae-lambda", 1.5), ("--vf-coef", -1)):
