@@ -112,5 +112,10 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group, all processes together: a barrier first, so that no process
+    tears its connections down while another is still inside a collective (gloo then aborts
+    that process, "terminate called without an active exception"). Every process must call
+    it, at the same point."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

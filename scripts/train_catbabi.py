@@ -95,8 +95,8 @@ def main(argv=None) -> dict:
     finally:
         if log is not None:
             log.close()
+    shutdown()  # every process at once; the test evaluation needs no process group
     if rank != 0:  # the test evaluation runs once, in process 0
-        shutdown()
         return {}
     best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])
@@ -110,7 +110,6 @@ def main(argv=None) -> dict:
         for task, m in sorted(test.per_task.items()):
             print(f"task {task:>2}: accuracy {m['accuracy']:.4f}  perplexity "
                   f"{m['perplexity']:.3f}")
-    shutdown()
     return result
 
 

@@ -146,15 +146,14 @@ def main(argv=None) -> dict:
         if log is not None:
             log.close()
     seconds = time.monotonic() - start
+    shutdown()  # every process at once; the final evaluation needs no process group
     if rank != 0:  # the final evaluation runs once, in process 0
-        shutdown()
         return {}
     last = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
     result = {"model": args.model, "corpus": args.corpus, "parameters": n_params,
               "seed": args.seed, "tokens": last["tokens"], "epochs_done": last["epoch"],
               "wall_seconds_this_call": seconds, "last_row": row}
     if args.no_final_eval:
-        shutdown()
         return result
     best = torch.load(os.path.join(run_dir, "best.pt"), map_location=device,
                       weights_only=False)
@@ -179,7 +178,6 @@ def main(argv=None) -> dict:
         "eval_seconds": time.monotonic() - t0})
     with open(os.path.join(run_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
-    shutdown()
     print(f"valid perplexity {result['valid']['perplexity']:.2f} | test perplexity "
           f"{result['test']['perplexity']:.2f} (temperature 1); tuned temperature {tuned}: "
           f"valid {result['valid_tuned']['perplexity']:.2f} | test "
