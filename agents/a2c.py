@@ -183,7 +183,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
-            self._update_info_buffer(infos, dones)
+            if dones.any():  # episode statistics (VecMonitor's) come only where one ended
+                self._update_info_buffer(infos, dones)
             n_steps += 1
             if isinstance(self.action_space, spaces.Discrete):
                 actions = actions.reshape(-1, 1)
