@@ -15,7 +15,7 @@ from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
 from agents.fwm.ops import (CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, key_size,
-                            low_rank_memory)
+                            low_rank_memory, tanh)
 
 
 class FWMState(NamedTuple):
@@ -203,15 +203,15 @@ class FWMCell(nn.Module):
         cfg = self.config
         d, n_reads = cfg.d_fwm, cfg.n_reads
         write = self.write_proj(h_seq)  # (T, B, 3d + 1), one GEMM for all steps
-        k1, k2, v = torch.tanh(write[..., :3 * d]).split(d, dim=-1)  # eq. (1), (T, B, d) each
+        k1, k2, v = tanh(write[..., :3 * d]).split(d, dim=-1)  # eq. (1), (T, B, d) each
         beta = torch.sigmoid(write[..., 3 * d] + cfg.beta_bias)  # eq. (2), (T, B)
         if write_mask is not None:
             beta = beta * write_mask.to(beta.dtype)  # padding does not write
         read = self.read_proj(h_seq)  # (T, B, d (1 + N_r)), one GEMM for all steps
         n0 = read[..., :d]  # (T, B, d)
         if cfg.squash_first_read_key:
-            n0 = torch.tanh(n0)  # eq. (5)
-        e = torch.tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
+            n0 = tanh(n0)  # eq. (5)
+        e = tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
         return k1, k2, v, beta, n0, e
 
     @torch.no_grad()

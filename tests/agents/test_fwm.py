@@ -10,6 +10,7 @@ from torch import nn
 
 from agents.fwm import (FWMCell, FWMConfig, fold, fwm_scan, fwm_scan_reference, fwm_step,
                         low_rank_memory, lstm_step, lstm_with_resets, make_key)
+from agents.fwm.ops import tanh
 from agents.regularization import weight_drop_
 
 D64 = torch.float64
@@ -28,6 +29,19 @@ def random_inputs(T, B, d, n_reads, key_mode="outer", state_norm=0.9, key_gain=1
                torch.tanh(rnd(T, B, d)), torch.sigmoid(rnd(T, B)), rnd(T, B, d),
                torch.tanh(rnd(T, B, n_reads, d))]
     return [x.requires_grad_() for x in tensors]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, D64])
+def test_tanh_through_sigmoid_equals_torch_tanh_with_its_gradient(dtype):
+    x = torch.cat([torch.linspace(-30, 30, 20001, dtype=dtype),
+                   torch.tensor([0.0, 1e-30, -1e-30, 1e4, -1e4, float("inf"), -float("inf")],
+                                dtype=dtype)]).requires_grad_()
+    ours, theirs = tanh(x), torch.tanh(x)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=4 * eps)
+    assert ours.abs().max() <= 1
+    grad, = torch.autograd.grad(ours.sum(), x)
+    torch.testing.assert_close(grad, 1 - theirs.detach().square(), rtol=0, atol=8 * eps)
 
 
 def test_theorem_b1_update_replaces_old_association_by_convex_mix():
