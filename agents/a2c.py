@@ -260,6 +260,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/explained_variance", ev)
         self.logger.record("train/entropy_loss", entropy_loss.item())
+        self.logger.record("train/ent_coef", self.ent_coef)
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/value_loss", value_loss.item())
         if grad_norm is not None:

@@ -91,6 +91,38 @@ class HeldOutEvalCallback(BaseCallback):
         return dict(self.last)
 
 
+class EntropySchedule(BaseCallback):
+    """Anneal the entropy coefficient linearly with the number of updates: ``start`` up to update
+    ``begin``, ``end`` from update ``finish`` on, a straight line between. Set before each update
+    from the model's update count, so a resumed run continues the same schedule
+    (:class:`~agents.a2c.RecurrentA2C` logs the value each update used as ``train/ent_coef``).
+
+    Raises:
+        ValueError: a coefficient is negative, or ``begin`` is not below ``finish``.
+    """
+
+    def __init__(self, start: float, end: float, begin: int, finish: int, verbose: int = 0):
+        super().__init__(verbose)
+        if not (start >= 0 and end >= 0):
+            raise ValueError(f"entropy coefficients must be non-negative, got start={start!r}, "
+                             f"end={end!r}")
+        if not 0 <= begin < finish:
+            raise ValueError(f"the schedule needs 0 <= begin < finish updates, got "
+                             f"begin={begin!r}, finish={finish!r}")
+        self.start, self.end, self.begin, self.finish = start, end, begin, finish
+
+    def value(self, updates: int) -> float:
+        """The coefficient for the update that follows ``updates`` updates."""
+        fraction = min(max((updates - self.begin) / (self.finish - self.begin), 0.0), 1.0)
+        return self.start + fraction * (self.end - self.start)
+
+    def _on_rollout_end(self) -> None:  # before the update that uses this rollout
+        self.model.ent_coef = self.value(self.model._n_updates)
+
+    def _on_step(self) -> bool:
+        return True
+
+
 class WallClockLimit(BaseCallback):
     """Stop training after ``seconds`` of wall time (checked every step); with ``progress``, a
     tqdm bar over the seconds shows the env steps done and their rate."""

@@ -35,6 +35,7 @@ from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
 from agents.callbacks import (
     AppendingCSVOutputFormat,
     AtomicCheckpoint,
+    EntropySchedule,
     HeldOutEvalCallback,
     TqdmStream,
     WallClockLimit,
@@ -67,6 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
+    p.add_argument("--ent-coef-final", type=float, default=None,
+                   help="anneal the entropy coefficient linearly from --ent-coef to this value "
+                        "over the updates given by --ent-anneal (default: constant)")
+    p.add_argument("--ent-anneal", type=int, nargs=2, metavar=("BEGIN", "FINISH"),
+                   default=None, help="updates between which --ent-coef-final is approached")
     p.add_argument("--gae-lambda", type=float, default=PAPER_PRESET["gae_lambda"],
                    help="GAE lambda (the paper: 1.0, returns to the episode end)")
     p.add_argument("--vf-coef", type=float, default=PAPER_PRESET["vf_coef"],
@@ -107,6 +113,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--gae-lambda must be in [0, 1], got {args.gae_lambda}")
     if not args.vf_coef >= 0:
         p.error(f"--vf-coef must be non-negative, got {args.vf_coef}")
+    if (args.ent_coef_final is None) != (args.ent_anneal is None):
+        p.error("--ent-coef-final and --ent-anneal BEGIN FINISH go together")
+    if args.ent_anneal is not None:
+        if not args.ent_coef_final >= 0:
+            p.error(f"--ent-coef-final must be non-negative, got {args.ent_coef_final}")
+        begin, finish = args.ent_anneal
+        if not 0 <= begin < finish:
+            p.error(f"--ent-anneal needs 0 <= BEGIN < FINISH updates, got {begin} {finish}")
     return args
 
 
@@ -154,6 +168,10 @@ def main(argv=None) -> dict:
                              "ent_coef": args.ent_coef, "gae_lambda": args.gae_lambda,
                              "vf_coef": args.vf_coef,
                              "normalize_advantage": args.normalize_advantage}}
+        if args.ent_anneal is not None:
+            config["ent_schedule"] = {"start": args.ent_coef, "end": args.ent_coef_final,
+                                      "begin": args.ent_anneal[0],
+                                      "finish": args.ent_anneal[1]}
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
@@ -181,6 +199,8 @@ def main(argv=None) -> dict:
 
     evaluator = HeldOutEvalCallback(eval_envs, eval_every=args.eval_every, verbose=1)
     callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)]
+    if "ent_schedule" in config:
+        callbacks.insert(0, EntropySchedule(**config["ent_schedule"]))
     if args.minutes is not None:
         callbacks.append(WallClockLimit(args.minutes * 60, progress=wall_clock_bar))
     budget = args.timesteps if args.timesteps is not None else 10**15

@@ -24,8 +24,9 @@ def rows(run_dir):
 
 def test_train_resume_and_plot(tmp_path, run_script):
     run_dir = tmp_path / "fwm"
+    # with the entropy coefficient annealed from 0.4 to 0 between updates 1 and 5
     run_script("train_agent.py", "--core", "fwm", "--timesteps", 4 * 30 * 3, "--run-dir",
-               run_dir, *TINY)
+               run_dir, "--ent-coef", 0.4, "--ent-coef-final", 0, "--ent-anneal", 1, 5, *TINY)
     final = json.loads((run_dir / "final.json").read_text())
     assert final["timesteps"] == 360 and final["updates"] == 3
     assert 0 < final["test_reward"] < 200 and (run_dir / "model.zip").exists()
@@ -38,6 +39,10 @@ def test_train_resume_and_plot(tmp_path, run_script):
     steps = [int(r["time/total_timesteps"]) for r in after if r["time/total_timesteps"]]
     assert len(after) > len(first) and steps == sorted(steps) and max(steps) == 600
     assert json.loads((run_dir / "final.json").read_text())["updates"] == 5
+    # the resumed run continued the schedule: each update's coefficient, in order
+    used = [float(r["train/ent_coef"]) for r in after if r.get("train/ent_coef")]
+    assert used == pytest.approx([0.4, 0.4, 0.3, 0.2, 0.1])
+    assert RecurrentA2C.load(run_dir / "model.zip", device="cpu").ent_coef == pytest.approx(0.1)
     # a second fresh run into the same folder is refused
     err = run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=1)
     assert "use --resume" in err.stderr and "--overwrite" in err.stderr
@@ -56,6 +61,11 @@ def test_train_resume_and_plot(tmp_path, run_script):
     for flag, value in (("--gae-lambda", 1.5), ("--vf-coef", -1)):
         err = run_script("train_agent.py", "--timesteps", 120, flag, value, *TINY, expect=2)
         assert f"{flag} must be" in err.stderr and str(value) in err.stderr
+    for flags, message in ((["--ent-coef-final", 0.1], "go together"),
+                           (["--ent-coef-final", 0.1, "--ent-anneal", 5, 5], "BEGIN < FINISH"),
+                           (["--ent-coef-final", -1, "--ent-anneal", 0, 5], "non-negative")):
+        err = run_script("train_agent.py", "--timesteps", 120, *flags, *TINY, expect=2)
+        assert message in err.stderr
     # the final checkpoint, several episodes per graph, sampled and greedy, reproducibly
     evals = []
     for name in ("a.json", "b.json"):
