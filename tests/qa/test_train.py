@@ -93,7 +93,11 @@ def test_train_resume_continues_identically(tmp_path):
 def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
     """Toy stories 'X went to the Y . where is X ? Y': the answer is the place read six tokens
     before, further back than the BPTT length of 4, so a trainer whose targets, answer mask or
-    carried state were off stays near chance (1/3 among the places)."""
+    carried state were off stays near chance (1/3 among the places).
+
+    Some initialisations stay near chance too (FWM, 2000 steps: 3 seeds of 16 below 0.9, at
+    0.55-0.62), so up to four seeds are tried and one must learn the task: a broken trainer
+    fails every seed, a working one all four with a probability of about 0.2^4."""
     from qa.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -105,16 +109,20 @@ def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
         stories.append(Story(1, tuple(words), tuple(i == 10 for i in range(12))))
     vocab = Vocabulary.from_stories(stories)
     data = EncodedStories(stories, vocab)
-    torch.manual_seed(0)
-    model = FWMModel(len(vocab), 32, 32, 4) if model_name == "fwm" else LSTMModel(
-        len(vocab), 32, 32, n_layers=2, dropoute=0, dropouti=0, wdrop=0, dropouth=0)
-    metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=4, steps=1000,
-                                                   eval_every=1000, valid_batch_size=16,
-                                                   lr=3e-3),
-                    tmp_path, progress=False)
-    # seeds 0, 1, 2 reached 1.0 / 0.985 / 0.93 (FWM) and 0.94 / 0.69 / 0.945 (LSTM); chance
-    # among the three places is ~0.33-0.4
-    assert metrics["valid_accuracy"] > (0.9 if model_name == "fwm" else 0.6), metrics
+    threshold = 0.9 if model_name == "fwm" else 0.6  # chance among the places: ~0.33-0.4
+    accuracies = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        model = FWMModel(len(vocab), 32, 32, 4) if model_name == "fwm" else LSTMModel(
+            len(vocab), 32, 32, n_layers=2, dropoute=0, dropouti=0, wdrop=0, dropouth=0)
+        metrics = train(model, data, data, TrainConfig(batch_size=16, bptt=4, steps=2000,
+                                                       eval_every=2000, valid_batch_size=16,
+                                                       lr=3e-3),
+                        tmp_path / f"seed{seed}", progress=False)
+        accuracies.append(metrics["valid_accuracy"])
+        if accuracies[-1] > threshold:
+            break
+    assert max(accuracies) > threshold, accuracies
 
 
 @pytest.mark.parametrize("model", ["fwm", "lstm"])
