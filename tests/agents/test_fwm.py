@@ -383,9 +383,9 @@ def test_cell_learns_associative_recall():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        tokens, target = make_batch()
-        acc = (head(cell(embed(tokens))[0][-1]).argmax(-1) == target).float().mean().item()
+    with torch.no_grad():  # over 8 batches: one batch of 64 put seed 1 at 0.78, 8 at 0.87
+        acc = sum((head(cell(embed(tokens))[0][-1]).argmax(-1) == target).float().mean().item()
+                  for tokens, target in (make_batch() for _ in range(8))) / 8
     assert acc > 0.8, f"associative recall accuracy {acc:.2f} (chance 0.125)"
 
 
