@@ -239,15 +239,18 @@ class _DeltaRecurrence(torch.autograd.Function):
     Per step t, after the reset (``a, w, ||F||^2`` times ``keep_t``)::
 
         v_old = a F0k_t + sum_i<t w_i G_ti u_i,   u_t = v_t - v_old          (eq. (3))
-        g = N + c^2 kk_t |u|^2 + 2 c v_old . u,     s = 1 / max(1, sqrt(g))    (eq. (4))
+        g = N + 2 c u . (v_old + c kk_t u / 2),   s = 1 / max(1, sqrt(g))    (eq. (4))
         N = g s^2,   w = [w, c_t] s,   a = a s
 
     with ``F0k_t = k_t^T F_0``, ``G = K K^T``, ``kk_t = G_tt`` and ``c_t = beta_t *
-    update_scale`` (s = 1 where c = 0). As plain autograd this is some 30 small ops per step,
-    and their backward costs three to four times the forward; here the forward runs outside
-    autograd into preallocated buffers and the backward is the same loop reversed, carrying
-    the adjoints of ``(a, w, N)``. Tests hold :func:`fwm_scan` to the reference to 1e-10 in
-    float64, gradients included.
+    update_scale`` (s = 1 where c = 0); ``g`` is ``N + 2 c v_old . u + c^2 kk |u|^2``. As
+    plain autograd this is some 30 small ops per step, and their backward costs three to four
+    times the forward; here the forward runs outside autograd into preallocated buffers and the
+    backward is the same loop reversed, carrying the adjoints of ``(a, w, N)``. Tests hold
+    :func:`fwm_scan` to the reference to 1e-10 in float64, gradients included.
+
+    Both loops work time-major (``[C, B, ...]``), so that what a step reads and writes is
+    contiguous; the outputs are batch-first views of those buffers.
 
     Inputs: ``from_f0`` (``F0k``, ``[B, C, d]``, or None: F_0 is known to be empty), ``gram
     [B, C, C]``, ``v [B, C, d]``, ``coef [B, C]``, ``norm_sq [B]`` (of F_0), ``keep``
@@ -260,108 +263,120 @@ class _DeltaRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, from_f0, gram, v, coef, norm_sq, keep):
         batch, steps, d = v.shape
-        key_sq = gram.diagonal(dim1=1, dim2=2)  # (B, C): |k_t|^2
-        upd, v_old_all = v.new_zeros(batch, steps, d), v.new_zeros(batch, steps, d)
-        weights = v.new_zeros(batch, steps, steps)
-        a_all = v.new_empty(batch, steps, 1)
-        s_all, g_all = v.new_empty(batch, steps), v.new_empty(batch, steps)
-        # per-step views made once (an index per step and tensor would be an op each)
-        upd_t, v_old_t, w_t, a_t = upd.unbind(1), v_old_all.unbind(1), weights.unbind(1), \
-            a_all.unbind(1)
-        v_in, gram_t, coef_t, key_sq_t = v.unbind(1), gram.unbind(1), coef.unbind(1), \
-            key_sq.unbind(1)
-        from_f0_t = None if from_f0 is None else from_f0.unbind(1)
-        a, w = v.new_ones(batch, 1), v.new_zeros(batch, steps)  # w: zero from step t on
+        gram = gram.transpose(0, 1).contiguous()  # (C, B, C): row t holds G_ti for all i
+        coef = coef.t().contiguous()  # (C, B)
+        key_sq = gram.diagonal(dim1=0, dim2=2).t()  # (C, B): |k_t|^2
+        half_ckk = coef * key_sq * 0.5
+        no_write = coef == 0
+        v, from_f0 = v.transpose(0, 1), None if from_f0 is None else from_f0.transpose(0, 1)
+        upd, v_old_all = v.new_empty(steps, batch, d), v.new_empty(steps, batch, d)
+        weights = v.new_empty(steps, batch, steps)  # row t: w after step t
+        a_all, s_all, g_all = (v.new_empty(steps, batch) for _ in range(3))
+        a, w = v.new_ones(batch), v.new_zeros(batch, steps)  # w: zero from step t on
         for t in range(steps):
             if keep is not None and keep[t] is not None:  # reset: F_t-1 := 0 in those rows
-                k = keep[t][:, None]
-                a, w, norm_sq = a * k, w * k, norm_sq * keep[t]
-            v_old = v_old_t[t]
-            if from_f0 is not None:
-                torch.mul(a, from_f0_t[t], out=v_old)
-            if t > 0:  # a broadcast product beats a batch of tiny matmuls
-                v_old.add_(((w[:, :t] * gram_t[t][:, :t])[..., None] * upd[:, :t]).sum(1))
-            u = torch.sub(v_in[t], v_old, out=upd_t[t])
-            s, norm_sq, g = _clip(norm_sq, coef_t[t], key_sq_t[t], u, v_old)
-            s_all[:, t], g_all[:, t] = s, g
-            s = s[:, None]
-            w = torch.mul(w, s, out=w_t[t])
-            w[:, t] = coef_t[t] * s[:, 0]
-            a = torch.mul(a, s, out=a_t[t])
+                a, w, norm_sq = a * keep[t], w * keep[t][:, None], norm_sq * keep[t]
+            v_old = v_old_all[t]
+            if t > 0:  # sum_i<t w_i G_ti u_i: a broadcast product beats a batch of tiny matmuls
+                mix = (w[:, :t] * gram[t, :, :t]).t()  # (t, B)
+                torch.sum(mix[..., None] * upd[:t], 0, out=v_old)
+                if from_f0 is not None:
+                    v_old.addcmul_(a[:, None], from_f0[t])
+            elif from_f0 is not None:
+                torch.mul(a[:, None], from_f0[t], out=v_old)
+            else:
+                v_old.zero_()
+            u = torch.sub(v[t], v_old, out=upd[t])
+            # eq. (4) from the scalar norm recurrence (see _clip, which fwm_step uses)
+            g = torch.addcmul(norm_sq, coef[t] * 2,
+                              torch.linalg.vecdot(u, torch.addcmul(v_old, u, half_ckk[t][:, None])),
+                              out=g_all[t])
+            s = torch.rsqrt(g.clamp(min=1.0), out=s_all[t]).masked_fill_(no_write[t], 1.0)
+            norm_sq = g * s.square()
+            w = torch.mul(w, s[:, None], out=weights[t])
+            torch.mul(coef[t], s, out=w[:, t])
+            a = torch.mul(a, s, out=a_all[t])
         ctx.keep = keep
         ctx.save_for_backward(from_f0, gram, coef, upd, v_old_all, weights, a_all, s_all,
                               g_all)
-        return upd, weights, a_all.squeeze(-1), norm_sq
+        return upd.transpose(0, 1), weights.transpose(0, 1), a_all.t(), norm_sq
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_upd, d_weights, d_a, d_norm_sq):
+        # every tensor here is time-major: (C, B, ...)
         from_f0, gram, coef, upd, v_old_all, weights, a_all, s_all, g_all = ctx.saved_tensors
-        key_sq = gram.diagonal(dim1=1, dim2=2)
+        key_sq = gram.diagonal(dim1=0, dim2=2).t()  # (C, B)
         keep = ctx.keep
-        batch, steps, d = upd.shape
+        steps, batch, d = upd.shape
         # the state before each step, after its reset: w_before[t] = keep_t w_t-1, and a
-        keep_all = upd.new_ones(batch, steps)
-        for t, k in enumerate(keep or []):
-            if k is not None:
-                keep_all[:, t] = k
-        w_before = F.pad(weights[:, :-1], (0, 0, 1, 0)) * keep_all[..., None]  # (B, C, C)
-        a_before = F.pad(a_all[:, :-1, 0], (1, 0), value=1.0) * keep_all  # (B, C)
-        # what the reversed loop needs, for all steps at once:
-        # w_t = [w, c] s  ->  s_bar gets wt_bar . [w, c]
-        w_and_c = w_before + torch.diag_embed(coef)
-        # v_old = a F0k + sum_i<t w_i G_ti u_i  ->  u_i gets w_i G_ti v_old_bar_t
-        gram = gram.tril(-1)  # G_ti for i < t: the only entries a step reads
-        mix = w_before * gram  # (B, C, C), zero from i = t on
+        keep_all = None
+        if keep is not None and any(k is not None for k in keep):
+            keep_all = upd.new_ones(steps, batch)
+            for t, k in enumerate(keep):
+                if k is not None:
+                    keep_all[t] = k
+        a_before = F.pad(a_all[:-1], (0, 0, 1, 0), value=1.0)  # (C, B)
+        if keep_all is not None:
+            a_before = a_before * keep_all
+        # what the reversed loop needs, for all steps at once (w before step t, w_t-1 after
+        # the reset, is read from the rows of weights: a (C, B, C) tensor of its own would
+        # cost a pass over memory, which here costs more than a small op per step):
         # g = N + c^2 kk |u|^2 + 2 c v_old . u: dg/du = 2 c (c kk u + v_old), dg/dv_old = 2 c u
         dg_du = (coef * key_sq)[..., None] * upd + v_old_all
         # s = rsqrt(max(g, 1)) where c != 0 (clamp passes the gradient where g >= 1)
         ds_dg = torch.where((coef != 0) & (g_all >= 1), -0.5 * s_all.pow(3), 0.0)
         s_sq, dn_ds = s_all.square(), 2 * g_all * s_all  # N_t = g s^2
         two_c = 2 * coef
-        d_weights = d_weights.tril()  # entries above the diagonal are constant zeros
+        # d_weights above the diagonal (weights that are constant zeros) is not zeroed: in the
+        # loop it only ever meets zeros of w and, in the adjoint of w, columns past the step,
+        # which are not read
+        d_weights, d_a = d_weights.transpose(0, 1), d_a.t()
 
-        u_bar = d_upd.clone()  # adjoints of u_t: direct, and pushed back from later steps
+        u_bar = d_upd.transpose(0, 1).contiguous()  # adjoints of u_t: direct, and from later
         g_v = torch.empty_like(upd)  # = the full adjoint of u_t
         v_old_bar_all = torch.empty_like(upd)
         wt_bar_s, g_bar_all = torch.empty_like(weights), torch.empty_like(coef)
-        u_dots = torch.zeros_like(weights)  # row t: u_i . v_old_bar_t
+        u_dots = upd.new_empty(steps, batch)  # rows i < t: u_i . v_old_bar_t
+        g_gram = upd.new_zeros(steps, batch, steps)  # of G_ti: (w_i u_i . v_old_bar_t) i < t
         w_bar, a_bar, n_bar = upd.new_zeros(batch, steps), upd.new_zeros(batch), \
             d_norm_sq.clone()  # of w, a, N after step t
-        per_step = [x.unbind(1) for x in (d_weights, d_a, w_and_c, a_before, s_all, s_sq,
-                                          ds_dg, dn_ds, two_c, dg_du, upd, mix, gram,
-                                          u_bar, g_v, v_old_bar_all, wt_bar_s, u_dots)]
-        from_f0_t = None if from_f0 is None else from_f0.unbind(1)
+        zero = upd.new_zeros(batch, steps)
         for t in reversed(range(steps)):
-            (dw, da, wc, a, s, s2, dsg, dns, tc, dgu, u, mix_t, gram_t, ub, gv, vb, wbs,
-             dots) = (x[t] for x in per_step)
-            wt_bar = w_bar + dw
-            at_bar = a_bar + da
-            s_bar = (wt_bar * wc).sum(-1) + at_bar * a + n_bar * dns
-            torch.mul(wt_bar, s[:, None], out=wbs)  # w's adjoint before the step, and c's
-            a_bar = at_bar * s
-            g_bar = n_bar * s2 + dsg * s_bar
-            g_bar_all[:, t] = g_bar
+            w_prev = zero if t == 0 else weights[t - 1]  # w before step t, but for the reset
+            if keep is not None and keep[t] is not None:
+                w_prev = w_prev * keep[t][:, None]
+            wt_bar = w_bar + d_weights[t]
+            at_bar = a_bar + d_a[t]
+            # w_t = [w, c] s  ->  s_bar gets wt_bar . [w, c]
+            s_bar = torch.linalg.vecdot(wt_bar, w_prev).addcmul_(wt_bar[:, t], coef[t]) \
+                .addcmul_(at_bar, a_before[t]).addcmul_(n_bar, dn_ds[t])
+            w_bar = torch.mul(wt_bar, s_all[t][:, None], out=wt_bar_s[t])  # w's, and c's
+            a_bar = at_bar * s_all[t]
+            g_bar = torch.addcmul(n_bar * s_sq[t], ds_dg[t], s_bar, out=g_bar_all[t])
             n_bar = g_bar
-            two_gc = (g_bar * tc)[:, None]
-            u_tot = torch.addcmul(ub, two_gc, dgu, out=gv)
-            v_old_bar = torch.sub(two_gc * u, u_tot, out=vb)  # u = v - v_old
+            two_gc = (g_bar * two_c[t])[:, None]
+            u_tot = torch.addcmul(u_bar[t], two_gc, dg_du[t], out=g_v[t])
+            v_old_bar = torch.sub(two_gc * upd[t], u_tot, out=v_old_bar_all[t])  # u = v - v_old
             if from_f0 is not None:
-                a_bar = a_bar + (v_old_bar * from_f0_t[t]).sum(-1)
-            w_bar = wbs
-            if t > 0:
-                past = slice(0, t)
-                torch.sum(upd[:, past] * v_old_bar[:, None], -1, out=dots[:, past])
-                w_bar = w_bar + gram_t * dots
-                u_bar[:, past].addcmul_(mix_t[:, past, None], v_old_bar[:, None])
+                a_bar = a_bar + torch.linalg.vecdot(v_old_bar, from_f0[t])
+            if t > 0:  # (the diagonal of wt_bar_s[t], column t, is left as it is)
+                dots = torch.linalg.vecdot(upd[:t], v_old_bar, out=u_dots[:t])  # (t, B)
+                w_bar[:, :t].addcmul_(gram[t, :, :t], dots.t())
+                # v_old = a F0k + sum_i<t w_i G_ti u_i  ->  u_i gets w_i G_ti v_old_bar_t
+                mix = (w_prev[:, :t] * gram[t, :, :t]).t()  # (t, B)
+                u_bar[:t].addcmul_(mix[..., None], v_old_bar)
+                g_gram[t, :, :t] = w_prev[:, :t] * dots.t()
             if keep is not None and keep[t] is not None:  # the reset before step t
                 a_bar, w_bar, n_bar = a_bar * keep[t], w_bar * keep[t][:, None], n_bar * keep[t]
-        u_sq, vu = upd.square().sum(-1), (v_old_all * upd).sum(-1)
-        g_coef = wt_bar_s.diagonal(dim1=1, dim2=2) + 2 * g_bar_all * (coef * key_sq * u_sq + vu)
+        u_sq, vu = upd.square().sum(-1), torch.linalg.vecdot(v_old_all, upd)  # (C, B)
+        g_coef = wt_bar_s.diagonal(dim1=0, dim2=2) + \
+            (2 * g_bar_all * (coef * key_sq * u_sq + vu)).t()  # (B, C)
         g_key_sq = g_bar_all * coef.square() * u_sq
-        g_from_f0 = None if from_f0 is None else a_before[..., None] * v_old_bar_all
-        g_gram = w_before * u_dots + torch.diag_embed(g_key_sq)  # kk_t is G's diagonal
-        return g_from_f0, g_gram, g_v, g_coef, n_bar, None
+        g_from_f0 = None if from_f0 is None else (a_before[..., None] * v_old_bar_all).transpose(0, 1)
+        g_gram = g_gram.transpose(0, 1)
+        g_gram.diagonal(dim1=1, dim2=2).copy_(g_key_sq.t())  # kk_t is G's diagonal
+        return g_from_f0, g_gram, g_v.transpose(0, 1), g_coef, n_bar, None
 
 
 def _one_step(f0, norm_sq, k1, k2, v, coef, n0, e, reset, key_mode, eps):
