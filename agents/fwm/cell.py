@@ -158,7 +158,8 @@ class FWMCell(nn.Module):
         Args:
             x: ``[T, B, I]``.
             state: :class:`FWMState`, :class:`FWMStepState` (from :meth:`step`) or None
-                (zeros).
+                (zeros; cheaper than :meth:`initial_state`: the zero F is neither made nor
+                read).
             reset: ``[T, B]`` bool; where True the whole state (h, c, F) is zeroed before step
                 t (episode starts).
             write_mask: ``[T, B]`` bool; False = do not write (padding): F is left exactly as it
@@ -177,7 +178,10 @@ class FWMCell(nn.Module):
         if x.dim() != 3 or x.shape[2] != cfg.input_size:
             raise ValueError(f"x must be [T, B, {cfg.input_size}], got {tuple(x.shape)}")
         if state is None:
-            state = self.initial_state(batch, x.device, x.dtype)
+            # the zero state; its F is not made here: the scan starts from the empty memory
+            h = torch.zeros(batch, cfg.hidden_size, device=x.device, dtype=x.dtype)
+            state = FWMState(h, h, None if not reference else self.initial_state(
+                batch, x.device, x.dtype).F)
         elif isinstance(state, FWMStepState):
             state = state.as_state(cfg.key_mode)
         for name, mask in (("reset", reset), ("write_mask", write_mask),

@@ -77,7 +77,7 @@ def key_size(d: int, key_mode: str) -> int:
     return d * d if key_mode == "outer" else 2 * d
 
 
-def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
+def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
              beta: torch.Tensor, n0: torch.Tensor, e: torch.Tensor,
              reset: torch.Tensor | None = None, read_mask: torch.Tensor | None = None,
              key_mode: str = "outer", update_scale: float = 1.0, eps: float = 1e-5,
@@ -86,7 +86,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     """Write then read at every step (eqs. (3)-(7)); arguments as in ``fwm_scan_reference``.
 
     Args:
-        state: F_0, ``[B, dk, d]``, with Frobenius norm <= 1 (as every state this op returns).
+        state: F_0, ``[B, dk, d]``, with Frobenius norm <= 1 (as every state this op returns),
+            or None for the zero memory (no gradient), which is then never formed or read.
         k1, k2, v: ``[T, B, d]``. beta: ``[T, B]`` in [0, 1], 0 = no write (padding).
         n0: ``[T, B, d]``; e: ``[T, B, N_r, d]``.
         reset: ``[T, B]`` bool, F zeroed before the step. read_mask: ``[T, B]`` bool.
@@ -110,6 +111,9 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     steps = v.shape[0]
+    if state is None and steps == 0:
+        raise ValueError("fwm_scan with state=None needs at least one step (T >= 1) to form "
+                         "F_T from")
     for name, mask in (("reset", reset), ("read_mask", read_mask)):
         if mask is not None and (mask.shape != beta.shape or mask.dtype != torch.bool):
             raise ValueError(f"{name} must be a bool tensor of shape {tuple(beta.shape)} "
@@ -125,7 +129,9 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
     reads_in = None if read_mask is None else read_mask.any(1).cpu().tolist()
 
     fw = state
-    if reset is not None and all_reset_at[0] and not state.requires_grad:
+    if state is None:  # the zero memory
+        norm_sq, empty = v.new_zeros(v.shape[0]), True
+    elif reset is not None and all_reset_at[0] and not state.requires_grad:
         norm_sq, empty = state.new_zeros(state.shape[0]), True  # an episode start everywhere
     else:
         # (B,): the only full norm pass, once per call (vector_norm makes no temporary copy)
@@ -155,7 +161,8 @@ def fwm_scan(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.T
             reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
         outs.append(reads)
         empty = False
-    return torch.cat(outs, 1).transpose(0, 1), fw
+    reads = outs[0] if len(outs) == 1 else torch.cat(outs, 1)  # (a cat of one is a copy)
+    return reads.transpose(0, 1), fw
 
 
 def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):

@@ -209,6 +209,32 @@ def test_reset_of_every_row_at_the_start_gives_the_initial_state_a_zero_gradient
     torch.testing.assert_close(final, fresh[1], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_size", [1, 4, 32])
+def test_no_state_is_the_zero_memory(chunk_size):
+    """``state=None`` (never formed or read) gives what a zero F gives, gradients included,
+    through the scan and through the cell; with no step there is no F_T to form."""
+    state, *rest = random_inputs(6, 3, 4, 2)
+    reads, final = fwm_scan(None, *rest, chunk_size=chunk_size)
+    zero_reads, zero_final = fwm_scan(torch.zeros_like(state), *rest, chunk_size=chunk_size)
+    torch.testing.assert_close(reads, zero_reads, rtol=0, atol=1e-12)
+    torch.testing.assert_close(final, zero_final, rtol=0, atol=1e-12)
+    weights = torch.randn_like(reads)
+    for a, b in zip(torch.autograd.grad((weights * reads).sum() + final.sum(), rest),
+                    torch.autograd.grad((weights * zero_reads).sum() + zero_final.sum(), rest)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="state=None"):
+        fwm_scan(None, *(x[:0] for x in rest))
+
+    torch.manual_seed(0)
+    cell = FWMCell(cell_config(chunk_size=chunk_size)).double()
+    x = torch.randn(7, 2, 6, dtype=D64)
+    out, (h, c, fw) = cell(x)
+    zero_out, (zero_h, zero_c, zero_fw) = cell(x, cell.initial_state(2, dtype=D64))
+    for a, b in ((out, zero_out), (h, zero_h), (c, zero_c), (fw, zero_fw)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert fw.abs().sum() > 0  # the memory was written (not a vacuous comparison)
+
+
 def test_read_mask_and_padding_leave_state_untouched():
     T, B, d = 6, 3, 4
     state, k1, k2, v, beta, n0, e = random_inputs(T, B, d, 3)
