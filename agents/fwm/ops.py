@@ -295,9 +295,8 @@ class _DeltaRecurrence(torch.autograd.Function):
                 v_old.zero_()
             u = torch.sub(v[t], v_old, out=upd[t])
             # eq. (4) from the scalar norm recurrence (see _clip, which fwm_step uses)
-            g = torch.addcmul(norm_sq, coef[t] * 2,
-                              torch.linalg.vecdot(u, torch.addcmul(v_old, u, half_ckk[t][:, None])),
-                              out=g_all[t])
+            dot = torch.linalg.vecdot(u, torch.addcmul(v_old, u, half_ckk[t][:, None]))
+            g = torch.addcmul(norm_sq, coef[t] * 2, dot, out=g_all[t])
             s = torch.rsqrt(g.clamp(min=1.0), out=s_all[t]).masked_fill_(no_write[t], 1.0)
             norm_sq = g * s.square()
             w = torch.mul(w, s[:, None], out=weights[t])
@@ -316,19 +315,13 @@ class _DeltaRecurrence(torch.autograd.Function):
         key_sq = gram.diagonal(dim1=0, dim2=2).t()  # (C, B)
         keep = ctx.keep
         steps, batch, d = upd.shape
-        # the state before each step, after its reset: w_before[t] = keep_t w_t-1, and a
-        keep_all = None
-        if keep is not None and any(k is not None for k in keep):
-            keep_all = upd.new_ones(steps, batch)
-            for t, k in enumerate(keep):
-                if k is not None:
-                    keep_all[t] = k
+        # what the reversed loop needs, for all steps at once: a before step t (a_t-1 after
+        # the reset; w before the step is formed in the loop from the row of weights, since a
+        # [C, B, C] tensor of them costs passes over memory that cost more than that op)
         a_before = F.pad(a_all[:-1], (0, 0, 1, 0), value=1.0)  # (C, B)
-        if keep_all is not None:
-            a_before = a_before * keep_all
-        # what the reversed loop needs, for all steps at once (w before step t, w_t-1 after
-        # the reset, is read from the rows of weights: a (C, B, C) tensor of its own would
-        # cost a pass over memory, which here costs more than a small op per step):
+        for t, k in enumerate(keep or []):
+            if k is not None:
+                a_before[t] *= k
         # g = N + c^2 kk |u|^2 + 2 c v_old . u: dg/du = 2 c (c kk u + v_old), dg/dv_old = 2 c u
         dg_du = (coef * key_sq)[..., None] * upd + v_old_all
         # s = rsqrt(max(g, 1)) where c != 0 (clamp passes the gradient where g >= 1)
@@ -367,8 +360,9 @@ class _DeltaRecurrence(torch.autograd.Function):
             v_old_bar = torch.sub(two_gc * upd[t], u_tot, out=v_old_bar_all[t])  # u = v - v_old
             if from_f0 is not None:
                 a_bar = a_bar + torch.linalg.vecdot(v_old_bar, from_f0[t])
-            if t > 0:  # (the diagonal of wt_bar_s[t], column t, is left as it is)
+            if t > 0:
                 dots = torch.linalg.vecdot(upd[:t], v_old_bar, out=u_dots[:t])  # (t, B)
+                # in place on wt_bar_s[t]: columns i < t only; its diagonal (c's) is kept
                 w_bar[:, :t].addcmul_(gram[t, :, :t], dots.t())
                 # v_old = a F0k + sum_i<t w_i G_ti u_i  ->  u_i gets w_i G_ti v_old_bar_t
                 mix = (w_prev[:, :t] * gram[t, :, :t]).t()  # (t, B)
@@ -380,7 +374,8 @@ class _DeltaRecurrence(torch.autograd.Function):
         g_coef = wt_bar_s.diagonal(dim1=0, dim2=2) + \
             (2 * g_bar_all * (coef * key_sq * u_sq + vu)).t()  # (B, C)
         g_key_sq = g_bar_all * coef.square() * u_sq
-        g_from_f0 = None if from_f0 is None else (a_before[..., None] * v_old_bar_all).transpose(0, 1)
+        g_from_f0 = None if from_f0 is None else \
+            (a_before[..., None] * v_old_bar_all).transpose(0, 1)
         g_gram = g_gram.transpose(0, 1)
         g_gram.diagonal(dim1=1, dim2=2).copy_(g_key_sq.t())  # kk_t is G's diagonal
         return g_from_f0, g_gram, g_v.transpose(0, 1), g_coef, n_bar, None
