@@ -167,12 +167,14 @@ def main(argv: list[str] | None = None) -> None:
             agent(obs)
 
     n = obs.shape[0] * obs.shape[1]
+    # a call of the agent cell takes a fraction of a second: best of 10 at least
+    agent_repeats = max(10, args.repeats)
     rows.append(("agent cell (LSTM 32, d_FWM 16, B=600, T=30)",
-                 n / timed(agent_train, args.repeats, device),
-                 n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+                 n / timed(agent_train, agent_repeats, device),
+                 n / timed(agent_forward, agent_repeats, device), "env-steps/s"))
     # the A2C update runs the rollout with final_state=False: F_T is not formed
     rows.append(("agent cell, final state not formed (the A2C update)",
-                 n / timed(lambda: agent_train(False), args.repeats, device), float("nan"),
+                 n / timed(lambda: agent_train(False), agent_repeats, device), float("nan"),
                  "env-steps/s"))
     # acting: one call per env step, episode starts at step 0 as in the paper's rollouts
     starts = torch.ones(obs.shape[1], dtype=torch.bool, device=device)
@@ -189,9 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     def plain(x, state, reset):  # a one-step forward: F formed and read at every step
         return agent(x[None], state, None if reset is None else reset[None])[1]
 
-    # a call takes a fraction of a second: alternate the two paths, best of 10 each at least
+    # alternate the two paths, best of agent_repeats each
     best_low, best_plain = timed_pair(lambda: act(low_rank), lambda: act(plain),
-                                      max(10, args.repeats), device)
+                                      agent_repeats, device)
     rows.append(("agent cell acting, step() (low-rank memory)", float("nan"), n / best_low,
                  "env-steps/s"))
     rows.append(("agent cell acting, forward() with T=1 (F every step)", float("nan"),
@@ -207,15 +209,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"torch.compile of FWMCell.step: first rollout (compiling) took "
               f"{time.perf_counter() - start:.1f} s")
         best_eager, best_compiled = timed_pair(lambda: act(low_rank), lambda: act(compiled),
-                                               max(10, args.repeats), device)
+                                               agent_repeats, device)
         rows.append(("agent cell acting, step(), eager (paired with the next row)", float("nan"),
                      n / best_eager, "env-steps/s"))
         rows.append(("agent cell acting, step() under torch.compile", float("nan"),
                      n / best_compiled, "env-steps/s"))
     for size in args.chunk_sizes:
         agent.config.chunk_size = size
-        rows.append((f"agent cell, chunks of {size}", n / timed(agent_train, args.repeats, device),
-                     n / timed(agent_forward, args.repeats, device), "env-steps/s"))
+        rows.append((f"agent cell, chunks of {size}", n / timed(agent_train, agent_repeats, device),
+                     n / timed(agent_forward, agent_repeats, device), "env-steps/s"))
     agent.config.chunk_size = agent_cfg.chunk_size
 
     print(f"device={device} ({platform.processor() or platform.machine()}), torch "
