@@ -178,10 +178,11 @@ class FWMCell(nn.Module):
         if x.dim() != 3 or x.shape[2] != cfg.input_size:
             raise ValueError(f"x must be [T, B, {cfg.input_size}], got {tuple(x.shape)}")
         if state is None:
-            # the zero state; its F is not made here: the scan starts from the empty memory
+            # the zero state: the scan starts from the empty memory (F=None, neither made nor
+            # read), the reference from a zero F
             h = torch.zeros(batch, cfg.hidden_size, device=x.device, dtype=x.dtype)
-            state = FWMState(h, h, None if not reference else self.initial_state(
-                batch, x.device, x.dtype).F)
+            fw = self.initial_state(batch, x.device, x.dtype).F if reference else None
+            state = FWMState(h, h, fw)
         elif isinstance(state, FWMStepState):
             state = state.as_state(cfg.key_mode)
         for name, mask in (("reset", reset), ("write_mask", write_mask),

@@ -211,9 +211,9 @@ def test_trainer_overfits_a_tiny_two_task_stream(tmp_path):
     stream as one sequence must find both tasks at 100%.
 
     Some initialisations do not get there in 150 steps (seeds 0-5: seed 2 stays at 0.5; seed 0
-    fits the stream in pairs but answers one task-2 question wrong as one sequence, with the
-    chunked recurrence's rounding of this commit; it passed with the earlier one), so up to
-    four seeds are tried and one must: a broken trainer or evaluation fails every seed."""
+    fits the stream in pairs but answers one task-2 question wrong as one sequence since the
+    time-major recurrence of be7ecbb changed the rounding, and passed before it), so up to four
+    seeds are tried and one must: a broken trainer or evaluation fails every seed."""
     from qa.train import TrainConfig, train
 
     stories = []
