@@ -273,8 +273,6 @@ class _DeltaRecurrence(torch.autograd.Function):
         gram = gram.transpose(0, 1).contiguous()  # (C, B, C): row t holds G_ti for all i
         coef = coef.t().contiguous()  # (C, B)
         key_sq = gram.diagonal(dim1=0, dim2=2).t()  # (C, B): |k_t|^2
-        half_ckk = coef * key_sq * 0.5
-        no_write = coef == 0
         v, from_f0 = v.transpose(0, 1), None if from_f0 is None else from_f0.transpose(0, 1)
         upd, v_old_all = v.new_empty(steps, batch, d), v.new_empty(steps, batch, d)
         weights = v.new_empty(steps, batch, steps)  # row t: w after step t
@@ -294,11 +292,8 @@ class _DeltaRecurrence(torch.autograd.Function):
             else:
                 v_old.zero_()
             u = torch.sub(v[t], v_old, out=upd[t])
-            # eq. (4) from the scalar norm recurrence (see _clip, which fwm_step uses)
-            dot = torch.linalg.vecdot(u, torch.addcmul(v_old, u, half_ckk[t][:, None]))
-            g = torch.addcmul(norm_sq, coef[t] * 2, dot, out=g_all[t])
-            s = torch.rsqrt(g.clamp(min=1.0), out=s_all[t]).masked_fill_(no_write[t], 1.0)
-            norm_sq = g * s.square()
+            s, norm_sq, g = _clip(norm_sq, coef[t], key_sq[t], u, v_old)  # eq. (4)
+            s_all[t], g_all[t] = s, g
             w = torch.mul(w, s[:, None], out=weights[t])
             torch.mul(coef[t], s, out=w[:, t])
             a = torch.mul(a, s, out=a_all[t])
@@ -523,9 +518,9 @@ def _clip(norm_sq, c, key_sq, u, v_old):
     ``||G||^2 = ||F||^2 + 2 c v_old . u + c^2 |k|^2 |u|^2`` (``v_old = k^T F``; None: F is
     known to be empty), all ``[B]`` except ``u, v_old [B, d]``. Returns
     ``(s, ||s G||^2, ||G||^2)``."""
-    g_sq = norm_sq + c.square() * key_sq * u.square().sum(-1)
-    if v_old is not None:
-        g_sq = g_sq + 2 * c * (v_old * u).sum(-1)
+    half = (c * key_sq * 0.5)[:, None]
+    y = u * half if v_old is None else torch.addcmul(v_old, u, half)  # v_old + c |k|^2 u / 2
+    g_sq = torch.addcmul(norm_sq, c * 2, torch.linalg.vecdot(u, y))
     # a step that does not write (beta = 0: padding) leaves F exactly as it was, even when
     # rounding puts its norm a hair above 1
     s = torch.where(c == 0, 1.0, torch.rsqrt(g_sq.clamp(min=1.0)))  # (B,)
