@@ -43,7 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.atomic import atomic_write
 from agents.policies import FWMPolicy, LstmPolicy, RecurrentActorCriticPolicy
-from agents.vec_env import GymnasiumVecEnv, make_metro_vec_env
+from agents.vec_env import GymnasiumVecEnv, make_vec_env
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
 PAPER_PRESET: dict[str, Any] = {
@@ -68,8 +68,10 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy: ``"FWMPolicy"``, ``"LstmPolicy"`` or a :class:`RecurrentActorCriticPolicy`
             subclass.
         env: an SB3 ``VecEnv``, a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode
-            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and ``VecMonitor``), a
-            registered MetroPOMDP id (``n_envs`` native batched envs) or a ``gymnasium.Env``.
+            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and ``VecMonitor``), any
+            registered Gymnasium id (``n_envs`` envs by :func:`~agents.vec_env.make_vec_env`:
+            natively batched for MetroPOMDP, SB3's ``make_vec_env`` otherwise) or a
+            ``gymnasium.Env``.
         learning_rate: float or schedule.
         n_steps: steps per env per rollout (= truncated-BPTT length).
         gamma, gae_lambda: discount and GAE lambda (1: plain discounted returns).
@@ -131,7 +133,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
     def _as_sb3_env(env, n_envs: int):
         """Turn the accepted env forms into something SB3's constructor takes."""
         if isinstance(env, str):
-            return make_metro_vec_env(env, num_envs=n_envs)
+            return make_vec_env(env, num_envs=n_envs)
         if isinstance(env, gym.vector.VectorEnv):
             return VecMonitor(GymnasiumVecEnv(env))
         return env

@@ -8,6 +8,13 @@ import tempfile
 from collections.abc import Callable
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def torch_save_atomic(obj, path: str | os.PathLike) -> None:
     """``torch.save(obj)`` to ``path`` through :func:`atomic_write`."""
     import torch
@@ -23,6 +30,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=suffix, dir=folder)
     os.close(fd)
+    # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less the umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         write(tmp)
         os.replace(tmp, path)

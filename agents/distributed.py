@@ -14,6 +14,40 @@ import torch
 import torch.distributed as dist
 
 
+def resolve_device(device: str) -> str:
+    """A ``--device`` value checked against this machine: ``"auto"`` becomes ``"cuda"`` where
+    CUDA is available and ``"cpu"`` elsewhere; anything else must be a device torch knows and
+    can use here.
+
+    Raises:
+        ValueError: an unknown device name, or a CUDA device on a machine or torch build
+            without CUDA (rather than training on the CPU without saying so).
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device name; use 'cpu', 'cuda', "
+                         f"'cuda:N' or 'auto'") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        build = (f"built for CUDA {torch.version.cuda}, but no GPU is visible"
+                 if torch.version.cuda else "a CPU-only build")
+        raise ValueError(f"--device {device!r}: CUDA is not available (torch "
+                         f"{torch.__version__} is {build}); use --device cpu, or --device auto "
+                         f"to take a GPU only where there is one")
+    return device
+
+
+def parse_device(parser, device: str) -> str:
+    """:func:`resolve_device` for a script: a bad value exits through ``parser.error`` with
+    the one-line reason."""
+    try:
+        return resolve_device(device)
+    except ValueError as err:
+        parser.error(str(err))
+
+
 def init_from_env(device: str) -> str:
     """Join the process group if launched by torchrun; returns the device this process should
     use (``cuda:LOCAL_RANK`` for a CUDA device, else ``device`` unchanged)."""

@@ -41,6 +41,17 @@ from agents.fwm.ops import tanh
 
 RecurrentState = tuple[torch.Tensor, ...]
 
+#: What a recurrent policy of this project says to an algorithm that does not thread its state.
+OTHER_ALGORITHM = (
+    "{name} is a recurrent policy: train it with agents.a2c.RecurrentA2C. Stable-Baselines3's "
+    "PPO and A2C call policy(obs) without a recurrent state, and sb3-contrib's RecurrentPPO "
+    "needs its own LSTM policy (it reads policy.lstm_actor); neither can run {name}")
+#: Attributes that sb3-contrib's RecurrentPPO reads from its own policies.
+_SB3_CONTRIB_ATTRIBUTES = ("lstm_actor", "lstm_critic", "lstm_output_dim")
+_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+#: ``forward``'s default for the arguments that every recurrent caller passes.
+_NOT_GIVEN: Any = object()
+
 
 class Tanh(nn.Module):
     """``nn.Tanh`` through :func:`agents.fwm.ops.tanh` (``2 sigmoid(2x) - 1``, the same function,
@@ -127,7 +138,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     """Recurrent core -> (optional actor and critic MLPs) -> linear actor and critic heads.
 
     Args:
-        observation_space: a ``Box`` (flattened per step).
+        observation_space: a ``Box`` (flattened per step), or a ``Discrete``,
+            ``MultiDiscrete`` or ``MultiBinary`` space (one-hot encoded, as SB3 does).
         action_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Box``.
         lr_schedule: learning-rate schedule (SB3 passes it; the optimizer starts at
             ``lr_schedule(1)``).
@@ -153,9 +165,11 @@ class RecurrentActorCriticPolicy(BasePolicy):
                  log_std_init: float = 0.0, normalize_images: bool = True,
                  optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
                  optimizer_kwargs: dict[str, Any] | None = None, use_sde: bool = False):
-        if not isinstance(observation_space, spaces.Box):
-            raise ValueError(f"observation_space must be a gymnasium.spaces.Box (a recurrent "
-                             f"policy over flat observations), got {observation_space}")
+        if not isinstance(observation_space, _OBSERVATION_SPACES):
+            raise ValueError(f"observation_space must be a Box, Discrete, MultiDiscrete or "
+                             f"MultiBinary space (a recurrent policy over flat observations; "
+                             f"discrete ones are one-hot encoded, as in SB3), got "
+                             f"{observation_space}")
         if not isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete,
                                          spaces.MultiBinary, spaces.Box)):
             raise ValueError(f"action_space must be Discrete, MultiDiscrete, MultiBinary or Box, "
@@ -201,6 +215,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
                     lr_schedule=self._dummy_schedule, optimizer_class=self.optimizer_class,
                     optimizer_kwargs=self.optimizer_kwargs)
         return data
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)  # nn.Module's lookup of parameters and submodules
+        except AttributeError:
+            if name in _SB3_CONTRIB_ATTRIBUTES:
+                raise AttributeError(OTHER_ALGORITHM.format(name=type(self).__name__)) from None
+            raise
 
     # ------------------------------------------------------------------ tensors
     def initial_state(self, n_envs: int) -> RecurrentState:
@@ -251,11 +273,19 @@ class RecurrentActorCriticPolicy(BasePolicy):
         latent, state = self.core.step(self._features(obs[None])[0], state, reset)
         return latent, tuple(state)
 
-    def forward(self, obs: torch.Tensor, state: RecurrentState | None = None,
-                episode_starts: torch.Tensor | None = None, deterministic: bool = False
+    def forward(self, obs: torch.Tensor, state: RecurrentState | None = _NOT_GIVEN,
+                episode_starts: torch.Tensor | None = _NOT_GIVEN, deterministic: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RecurrentState]:
-        """One step for ``B`` environments: ``obs [B, ...]``, ``episode_starts [B]`` ->
-        ``(actions, values [B], log_prob [B], new state)``."""
+        """One step for ``B`` environments: ``obs [B, ...]``, the state from the previous step
+        (None: the zero state) and ``episode_starts [B]`` (None: no resets) -> ``(actions,
+        values [B], log_prob [B], new state)``.
+
+        Raises:
+            TypeError: called as ``policy(obs)``, as feed-forward algorithms (SB3's PPO, A2C)
+                call their policies: the recurrent state would be dropped every step.
+        """
+        if state is _NOT_GIVEN or episode_starts is _NOT_GIVEN:
+            raise TypeError(OTHER_ALGORITHM.format(name=type(self).__name__))
         latent, state = self._step_core(obs, state, episode_starts)
         dist = self._distribution(latent)
         actions = dist.get_actions(deterministic=deterministic)
@@ -318,11 +348,20 @@ class RecurrentActorCriticPolicy(BasePolicy):
         return actions, tuple(s.cpu().numpy() for s in new_state)
 
 
+def _fixed_core(cls: type, kwargs: dict[str, Any], core: str) -> None:
+    """Set ``kwargs["core"]`` to the core a policy alias stands for, refusing another one."""
+    given = kwargs.setdefault("core", core)
+    if given != core:
+        raise ValueError(f"{cls.__name__} has the {core!r} core, got core={given!r} in "
+                         f"policy_kwargs; use \"RecurrentActorCriticPolicy\" with "
+                         f"core={given!r}, or the alias of that core")
+
+
 class FWMPolicy(RecurrentActorCriticPolicy):
     """The paper's FWM agent: LSTM 32 + FWM 16 (``core="fwm"``)."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("core", "fwm")
+        _fixed_core(type(self), kwargs, "fwm")
         super().__init__(*args, **kwargs)
 
 
@@ -330,6 +369,6 @@ class LstmPolicy(RecurrentActorCriticPolicy):
     """An LSTM agent (``core="lstm"``); the paper's baselines have 512 ... 4096 units."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("core", "lstm")
+        _fixed_core(type(self), kwargs, "lstm")
         kwargs.setdefault("hidden_size", 512)
         super().__init__(*args, **kwargs)

@@ -129,15 +129,52 @@ class GymnasiumVecEnv(VecEnv):
         return [self.venv.render()]
 
 
-def make_metro_vec_env(env_id: str = "MetroPOMDP-v0", num_envs: int = 600, monitor: bool = True,
-                       **env_kwargs):
-    """A batched MetroPOMDP env ready for SB3: the native vector env in ``SAME_STEP`` mode,
-    wrapped in :class:`GymnasiumVecEnv` and (``monitor=True``) ``VecMonitor``."""
-    from stable_baselines3.common.vec_env import VecMonitor
+def has_native_same_step(env_id: str) -> bool:
+    """Whether ``env_id`` registers a vector entry point that takes ``autoreset_mode`` (so that
+    ``gym.make_vec`` can give SB3 the ``SAME_STEP`` contract natively, as MetroPOMDP does;
+    Gymnasium's ``CartPoleVectorEnv``, for one, has a fixed mode)."""
+    import inspect
 
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gym.spec(env_id)
+    if spec.vector_entry_point is None:
+        return False
+    creator = load_env_creator(spec.vector_entry_point)
+    return "autoreset_mode" in inspect.signature(creator).parameters
+
+
+def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs) -> VecEnv:
+    """Any registered Gymnasium id as an SB3 ``VecEnv`` of ``num_envs`` envs.
+
+    Where the id has a native vector env that accepts ``autoreset_mode`` (the MetroPOMDP
+    family), that env in ``SAME_STEP`` mode, wrapped in :class:`GymnasiumVecEnv` and
+    (``monitor=True``) ``VecMonitor``: one batched step per SB3 step. Otherwise SB3's own
+    ``make_vec_env`` (a ``DummyVecEnv`` of ``Monitor``-wrapped single envs, whatever
+    ``monitor`` says), as an SB3 user would build it.
+
+    Raises:
+        gymnasium.error.Error: ``env_id`` is not registered (Gymnasium's message names it).
+    """
     import metro_pomdp  # noqa: F401  (registers the ids)
 
-    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                        autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
-    env = GymnasiumVecEnv(venv)
-    return VecMonitor(env) if monitor else env
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    if has_native_same_step(env_id):
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                            autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+        env = GymnasiumVecEnv(venv)
+        return VecMonitor(env) if monitor else env
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    return sb3_make_vec_env(env_id, n_envs=num_envs, env_kwargs=env_kwargs or None)
+
+
+def make_metro_vec_env(env_id: str = "MetroPOMDP-v0", num_envs: int = 600, monitor: bool = True,
+                       **env_kwargs) -> VecEnv:
+    """A batched MetroPOMDP env ready for SB3 (:func:`make_vec_env` with the paper's defaults):
+    the native vector env in ``SAME_STEP`` mode, wrapped in :class:`GymnasiumVecEnv` and
+    (``monitor=True``) ``VecMonitor``."""
+    return make_vec_env(env_id, num_envs, monitor, **env_kwargs)

@@ -46,4 +46,7 @@ for _env_id, _kwargs in REGISTERED.items():
             entry_point="metro_pomdp.env:MetroPOMDPEnv",
             vector_entry_point="metro_pomdp.vector_env:MetroPOMDPVectorEnv",
             kwargs=_kwargs,
+            # the env truncates itself after episode_length steps (30 in every registered
+            # configuration); the spec says so for tools that read it
+            max_episode_steps=MetroConfig.episode_length,
         )

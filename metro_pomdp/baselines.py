@@ -6,12 +6,19 @@ cannot see. It bounds what a memory-based agent can hope for; the random policy 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from metro_pomdp.graphs import shortest_path_actions
 from metro_pomdp.vector_env import MetroPOMDPVectorEnv
 
 POLICIES = ("random", "shortest_path")
+#: The protocol of the reference values everything in the project shows (:func:`reference_returns`):
+#: this many episodes on each graph of a set, environments and random policy seeded with
+#: :data:`REFERENCE_SEED`.
+REFERENCE_EPISODES = 10
+REFERENCE_SEED = 0
 
 
 def oracle_tables(adjacency: np.ndarray) -> np.ndarray:
@@ -59,3 +66,20 @@ def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int
             returns[episode] += reward
         assert truncated.all()
     return returns
+
+
+@functools.lru_cache(maxsize=32)
+def reference_returns(graph_set: str = "test", n_states: int = 5, n_actions: int = 3
+                      ) -> dict[str, float]:
+    """Mean episode return of each reference policy on a fixed graph set: the one source of the
+    random floor and the shortest-path ceiling that plots, scripts and the README show.
+
+    Measured, not stored: :data:`REFERENCE_EPISODES` episodes on every graph of the set, seed
+    :data:`REFERENCE_SEED` (under a second for the paper's 600 graphs), and cached.
+
+    Returns:
+        ``{"random": mean, "shortest_path": mean}``.
+    """
+    return {policy: float(evaluate_policy_returns(
+        policy, graph_set, episodes=REFERENCE_EPISODES, seed=REFERENCE_SEED,
+        n_states=n_states, n_actions=n_actions).mean()) for policy in POLICIES}

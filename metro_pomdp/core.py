@@ -101,8 +101,13 @@ class MetroConfig:
 
 
 def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
-    """Check a custom graph set's shape against the config; return it as a read-only uint8 array.
-    (Its values are checked by ``transition_table``, which ``MetroCore`` calls next.)"""
+    """Check a custom graph set against the config and the family's promises (0/1, one target
+    per (action, location), no self-loops, strongly connected); return it as a read-only uint8
+    array.
+
+    Raises:
+        ValueError: naming the first graph that breaks a rule, and the rule.
+    """
     adjacency = np.asarray(adjacency)
     if adjacency.ndim == 3:
         adjacency = adjacency[None]
@@ -110,6 +115,16 @@ def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
     if adjacency.ndim != 4 or adjacency.shape[1:] != expected or len(adjacency) == 0:
         raise ValueError(f"graphs must have shape [n_graphs, {', '.join(map(str, expected))}] "
                          f"(n_actions, n_states, n_states), got {adjacency.shape}")
+    graphlib.transition_table(adjacency)  # 0/1 and deterministic, or a ValueError
+    loops = np.flatnonzero(np.trace(adjacency, axis1=-2, axis2=-1).sum(-1))
+    if loops.size:
+        raise ValueError(f"graphs[{loops[0]}] has a self-loop (an action that leads from a "
+                         f"location to itself); metro maps have none")
+    for i, graph in enumerate(adjacency):
+        if not graphlib.is_strongly_connected(graph):
+            raise ValueError(f"graphs[{i}] is not strongly connected (some location cannot be "
+                             f"reached from another, e.g. a graph without edges); every "
+                             f"location must be reachable from every other")
     out = adjacency.astype(np.uint8)
     out.flags.writeable = False
     return out
@@ -143,8 +158,10 @@ class MetroCore:
                         else graphlib.transition_table(self.graph_set))  # [G, A, S]; validates
         n_graphs = 1 if self.graph_set is None else len(self.graph_set)
         if not isinstance(graph_offset, (int, np.integer)) or isinstance(graph_offset, bool) \
-                or graph_offset < 0:
-            raise ValueError(f"graph index must be a non-negative integer, got {graph_offset!r}")
+                or not 0 <= graph_offset < n_graphs:
+            raise ValueError(f"graph_offset must be an integer in [0, {n_graphs}) (the set has "
+                             f"{n_graphs} graphs; env i plays graph (graph_offset + i) mod "
+                             f"{n_graphs}), got {graph_offset!r}")
         self.n_graphs = n_graphs
         self.random_graph = random_graph and self.graph_set is not None
         self.graph_index = (graph_offset + np.arange(n)) % n_graphs  # [N]

@@ -79,8 +79,9 @@ class MetroPOMDPEnv(gym.Env):
     ## Rewards
 
     ``+reward`` (10) on arriving at the reward location; ``-penalty`` (0.05) for an action that is
-    not an edge of the current location. Random play earns about 45 per 30-step episode, a policy
-    that knows the graph and walks shortest paths about 171 (the authors' logs).
+    not an edge of the current location. Random play earns about 44 per 30-step episode, a policy
+    that knows the graph and walks shortest paths about 171
+    (:func:`metro_pomdp.baselines.reference_returns`).
 
     ## Starting State
 
@@ -94,8 +95,16 @@ class MetroPOMDPEnv(gym.Env):
     ## Episode End
 
     * Termination: never.
-    * Truncation: after ``episode_length`` (30) steps. The environment truncates by itself, so
-      no ``TimeLimit`` wrapper is registered.
+    * Truncation: after ``episode_length`` (30) steps. The environment truncates by itself;
+      the registered ``max_episode_steps`` is the same 30, so the ``TimeLimit`` wrapper that
+      ``gym.make`` adds ends episodes at the same step. To change the length through
+      ``gym.make``, pass both: ``gym.make(id, episode_length=50, max_episode_steps=50)``
+      (``gym.make_vec`` refuses a mismatch; ``gym.make`` cannot see it, and its ``TimeLimit``
+      would cut at ``max_episode_steps``).
+
+    There is no ``reward_threshold`` (``gym.spec(id).reward_threshold`` is None): the task has
+    no "solved" level. The graph-knowing shortest-path policy earns about 171 per episode
+    (:func:`metro_pomdp.baselines.reference_returns`), an upper reference rather than a goal.
 
     ## Arguments
 
@@ -146,6 +155,18 @@ class MetroPOMDPEnv(gym.Env):
                              f"None, got {render_mode!r}")
         self.config = MetroConfig(n_states, n_actions, episode_length, reward, penalty,
                                   reset_after, graph_set, n_graphs, data_seed)
+        if graph_index is not None:
+            if graphs is None and graph_set == "sample":
+                raise ValueError(f"graph_index={graph_index!r} has no meaning with "
+                                 f"graph_set='sample' (a fresh graph every episode); pass "
+                                 f"graph_index=None, or graph_set='train' or 'test'")
+            n_graphs_in_set = (self.config.n_graphs if graphs is None
+                               else 1 if np.ndim(graphs) == 3 else len(graphs))
+            if not isinstance(graph_index, (int, np.integer)) or isinstance(graph_index, bool) \
+                    or not 0 <= graph_index < n_graphs_in_set:
+                raise ValueError(f"graph_index must be None or an integer in [0, "
+                                 f"{n_graphs_in_set}) (the set has {n_graphs_in_set} graphs), "
+                                 f"got {graph_index!r}")
         self._core = MetroCore(self.config, 1, graph_offset=graph_index or 0,
                                random_graph=graph_index is None, graphs=graphs)
         self.observation_space = observation_space(self.config)

@@ -93,6 +93,31 @@ def draw_graph_grid(adjacencies: Sequence[np.ndarray], titles: Sequence[str] | N
     return fig
 
 
+def save_graph_grid(split: str, n: int, out, seed: int = 0, n_states: int = 5,
+                    n_actions: int = 3, dpi: int = 110):
+    """Draw the first ``n`` graphs of ``split`` (``"sample"``: ``n`` fresh ones), each with the
+    agent and reward placed as at the start of an episode, and save them to the PNG ``out``.
+    Returns ``out`` as a ``pathlib.Path``."""
+    import pathlib
+
+    import matplotlib.pyplot as plt
+
+    from metro_pomdp.vector_env import MetroPOMDPVectorEnv
+
+    envs = MetroPOMDPVectorEnv(num_envs=n, graph_set=split, n_states=n_states,
+                               n_actions=n_actions)
+    _, info = envs.reset(seed=seed)
+    titles = [f"{split} graph {g}" if g >= 0 else f"sampled graph {i}"
+              for i, g in enumerate(info["graph_index"])]
+    fig = draw_graph_grid(envs.adjacency, titles=titles, agents=info["agent"],
+                          rewards=info["reward_location"])
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 class Renderer:
     """Frames for ``render()``: an ``[H, W, 3]`` uint8 array (``"rgb_array"``) or a window
     (``"human"``)."""

@@ -38,6 +38,9 @@ class MetroPOMDPVectorEnv(VectorEnv):
         random_graph: draw each episode's graph uniformly from the fixed set instead.
         graphs: a custom fixed set of graphs ``[n_graphs, n_actions, n_states, n_states]``.
         render_mode: ``"rgb_array"`` renders env 0.
+        max_episode_steps: what ``gym.make_vec`` passes from the registered spec (30); it must
+            equal ``episode_length``, since the env truncates itself after that many steps
+            (``gym.make_vec(id, episode_length=50, max_episode_steps=50)``).
         **kwargs: the environment arguments of :class:`~metro_pomdp.env.MetroPOMDPEnv`
             (``n_states``, ``n_actions``, ``episode_length``, ``reward``, ``penalty``,
             ``reset_after``, ``graph_set``, ``n_graphs``, ``data_seed``).
@@ -47,7 +50,8 @@ class MetroPOMDPVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 600, autoreset_mode: AutoresetMode | str =
                  AutoresetMode.NEXT_STEP, graph_offset: int = 0, random_graph: bool = False,
-                 graphs: np.ndarray | None = None, render_mode: str | None = None, **kwargs):
+                 graphs: np.ndarray | None = None, render_mode: str | None = None,
+                 max_episode_steps: int | None = None, **kwargs):
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -60,6 +64,11 @@ class MetroPOMDPVectorEnv(VectorEnv):
         if unknown:
             raise TypeError(f"unknown MetroPOMDP arguments: {sorted(unknown)}")
         self.config = MetroConfig(**kwargs)
+        if max_episode_steps is not None and max_episode_steps != self.config.episode_length:
+            raise ValueError(f"max_episode_steps={max_episode_steps!r} differs from "
+                             f"episode_length={self.config.episode_length!r}: the env truncates "
+                             f"itself after episode_length steps, so pass the same value for "
+                             f"both (max_episode_steps is the spec's, 30 unless given)")
         self._core = MetroCore(self.config, num_envs, graph_offset=graph_offset,
                                random_graph=random_graph, graphs=graphs)
         self.num_envs = self._core.num_envs

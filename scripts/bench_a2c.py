@@ -24,6 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents import allocator
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.vec_env import make_metro_vec_env
+from agents.distributed import parse_device
 
 
 class _Split(BaseCallback):
@@ -70,10 +71,11 @@ def main(argv=None) -> dict:
                    help="actor and critic MLP widths of the recurrent agents (none: linear "
                         "heads, as in the earlier rows of docs/results.md; scripts/"
                         "train_agent.py trains with 64 64)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
     p.add_argument("--threads", type=int, default=None)
     allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
+    args.device = parse_device(p, args.device)
     kept = allocator.from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -23,6 +23,7 @@ from torch import nn
 
 from agents import allocator
 from agents.fwm import FWMCell, FWMConfig
+from agents.distributed import parse_device
 
 
 class TokenModel(nn.Module):
@@ -92,7 +93,7 @@ def token_rates(model, tokens, device, repeats, reference=False, read_mask=None)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--bptt", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                              "printed separately)")
     allocator.add_keep_memory_flag(parser)
     args = parser.parse_args(argv)
+    args.device = parse_device(parser, args.device)
     allocator.from_args(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)

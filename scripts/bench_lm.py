@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from agents.regularization import activation_regularization, temporal_activation_regularization
 from lm.model import SIZES, LanguageModel, LMConfig
+from agents.distributed import parse_device
 
 SIZES = {**SIZES, "tiny": {"embedding_size": 8, "hidden_size": 8, "n_layers": 2, "d_fwm": 4}}
 
@@ -75,8 +76,9 @@ def main(argv=None) -> dict:
     p.add_argument("--bptt", type=int, default=70)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     args = p.parse_args(argv)
+    args.device = parse_device(p, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "

@@ -26,6 +26,7 @@ import torch
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
 from agents.vec_env import make_metro_vec_env
+from agents.distributed import parse_device
 
 
 def evaluate(model, n_envs: int = 600) -> dict[str, float]:
@@ -47,9 +48,10 @@ def main(argv=None) -> dict:
     p.add_argument("--n-envs", type=int, default=600)
     p.add_argument("--eval-envs", type=int, default=600, help="graphs per evaluation set")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--out", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
+    args.device = parse_device(p, args.device)
     try:
         from sb3_contrib import RecurrentPPO
     except ImportError as err:

@@ -24,6 +24,7 @@ import torch
 from agents.a2c import RecurrentA2C
 from agents.callbacks import episode_rewards
 from agents.vec_env import make_metro_vec_env
+from agents.distributed import parse_device
 
 MODES = {"sampled": False, "greedy": True}
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="results JSON (default: RUN_DIR/evaluation.json)")
     args = parser.parse_args(argv)
+    args.device = parse_device(parser, args.device)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     if not 1 <= args.eval_envs <= 600:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{returns.size:>10}")
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
-    from plot_graphs import save_graph_grid
+    from metro_pomdp.render import save_graph_grid
     png = save_graph_grid("train", 8, args.out / "graphs.png", seed=args.seed)
     print(f"wrote {args.out / 'results.json'} and {png}")
     return results

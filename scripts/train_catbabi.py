@@ -23,7 +23,7 @@ import os
 import torch
 
 from agents import allocator
-from agents.distributed import init_from_env, rank_and_world, shutdown
+from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel, LSTMModel
@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     p.add_argument("--concat-keys", action="store_true", help="appendix E: keys [k1; k2]")
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
@@ -56,6 +56,7 @@ def main(argv=None) -> dict:
                    help="skip the SHA-256 check of the bAbI files (for your own files)")
     allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
+    args.device = parse_device(p, args.device)
     allocator.from_args(args)
     if args.threads is not None:
         if args.threads < 1:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from agents import allocator
-from agents.distributed import init_from_env, rank_and_world, shutdown
+from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
 from lm.model import SIZES, LanguageModel, LMConfig
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the SHA-256 check of the corpus files (for your own corpus)")
     p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
     allocator.add_keep_memory_flag(p)
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.device = parse_device(parser, args.device)
     allocator.from_args(args)
     if args.threads is not None:
         if args.threads < 1:
