@@ -9,7 +9,7 @@ import time
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.logger import CSVOutputFormat
+from stable_baselines3.common.logger import CSVOutputFormat, KVWriter
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
@@ -125,7 +125,8 @@ class EntropySchedule(BaseCallback):
 
 class WallClockLimit(BaseCallback):
     """Stop training after ``seconds`` of wall time (checked every step); with ``progress``, a
-    tqdm bar over the seconds shows the env steps done and their rate."""
+    tqdm bar over the minutes of the budget shows the updates and env steps done and their
+    rate."""
 
     def __init__(self, seconds: float, progress: bool = False, verbose: int = 0):
         super().__init__(verbose)
@@ -139,15 +140,20 @@ class WallClockLimit(BaseCallback):
         self.start = time.monotonic()
         self._start_steps = self.num_timesteps
         if self.progress:
-            self._bar = tqdm(total=round(self.seconds), unit="s", dynamic_ncols=True)
+            # the bar counts minutes of the budget; tqdm's own rate would read "min/s", so the
+            # format shows the clock and the training rates instead
+            self._bar = tqdm(total=self.seconds / 60, dynamic_ncols=True,
+                             bar_format="{percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} min "
+                                        "[{elapsed}<{remaining}{postfix}]")
 
     def _on_rollout_end(self) -> None:
         if self._bar is not None:
             elapsed = time.monotonic() - self.start
-            self._bar.n = min(round(elapsed), self._bar.total)
+            self._bar.n = min(elapsed / 60, self._bar.total)
             steps = self.num_timesteps - self._start_steps
-            self._bar.set_postfix(steps=f"{self.num_timesteps:,}",
-                                  steps_per_s=f"{steps / max(elapsed, 1e-9):,.0f}")
+            self._bar.set_postfix_str(f"update {self.model._n_updates + 1:,}, "
+                                      f"{self.num_timesteps:,} steps, "
+                                      f"{steps / max(elapsed, 1e-9):,.0f} steps/s")
 
     def _on_training_end(self) -> None:
         if self._bar is not None:
@@ -209,3 +215,21 @@ class TqdmStream:
 
     def flush(self) -> None:
         pass
+
+
+class EveryNth(KVWriter):
+    """Pass every ``n``-th dump of SB3's logger on to ``writer`` (e.g. the terminal table, at a
+    cadence a person can read, while the CSV log gets every dump)."""
+
+    def __init__(self, writer: KVWriter, n: int):
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        self.writer, self.n, self._dumps = writer, n, 0
+
+    def write(self, key_values, key_excluded, step: int = 0) -> None:
+        self._dumps += 1
+        if self._dumps % self.n == 0:
+            self.writer.write(key_values, key_excluded, step)
+
+    def close(self) -> None:
+        self.writer.close()

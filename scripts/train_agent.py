@@ -8,12 +8,18 @@ Examples::
     python scripts/train_agent.py --core lstm --hidden 512 --minutes 10 --run-dir runs/lstm512
     # continue a run (same curve, same checkpoint file)
     python scripts/train_agent.py --resume runs/fwm --minutes 10
+    # any registered Gymnasium id (SB3's vector env where it has no native MetroPOMDP one)
+    python scripts/train_agent.py --core lstm --env-id CartPole-v1 --n-envs 8 --timesteps 50000
 
 Every ``--eval-every`` updates the policy is evaluated on the 600 training graphs and on the 600
 held-out test graphs (one 30-step episode each). Logs go to ``RUN_DIR/progress.csv`` and
 TensorBoard (``RUN_DIR/tb``); the model is checkpointed atomically to ``RUN_DIR/model.zip``
 every ``--checkpoint-every`` updates, on Ctrl-C and at the end; ``RUN_DIR/final.json`` holds
 the final evaluation. ``scripts/plot_training.py`` draws the curves.
+
+With ``--resume RUN_DIR`` the run's settings come from ``RUN_DIR/config.json``; only the flags
+in ``RESUMABLE`` (the budget, the evaluation, checkpoint and log cadences, device, threads and
+output switches) may be given, and a setting flag that contradicts the run is refused.
 """
 
 from __future__ import annotations
@@ -36,16 +42,32 @@ from agents.callbacks import (
     AppendingCSVOutputFormat,
     AtomicCheckpoint,
     EntropySchedule,
+    EveryNth,
     HeldOutEvalCallback,
     TqdmStream,
     WallClockLimit,
 )
-from agents.vec_env import make_metro_vec_env
+from agents.distributed import parse_device
+from agents.plots import plot_runs
+from agents.vec_env import make_vec_env
+from metro_pomdp.render import save_graph_grid
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+#: Flags that may change when a run is resumed (``dest`` names); every other flag is a setting of
+#: the run, kept in its config.json.
+RESUMABLE = ("resume", "minutes", "timesteps", "eval_every", "eval_envs", "checkpoint_every",
+             "log_every", "print_every", "device", "threads", "no_progress", "no_plots",
+             "no_keep_memory")
+#: The budget meaning "no step limit" (``--minutes`` alone): more steps than any run makes.
+NO_STEP_LIMIT = 10**15
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Flags that --resume accepts: " + ", ".join(
+                                    "--" + d.replace("_", "-") for d in RESUMABLE[1:]) +
+                                       "; the others are the run's settings.")
     p.add_argument("--run-dir", default=None,
                    help="folder for logs and the checkpoint (default: runs/<core><hidden>-s<seed>)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
@@ -60,11 +82,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--d-fwm", type=int, default=16, help="FWM size d_FWM")
     p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
                    help="actor and critic MLP widths on the core's output (SB3's net_arch; none "
-                        "given: linear heads, which learn much more slowly, see docs/results.md)")
+                        "given: the paper's linear heads, which learn much more slowly)")
     p.add_argument("--read-init", choices=["default", "zeros"], default="default",
                    help="initial W_o of the FWM's read output h + W_o n: PyTorch's default "
                         "Linear initialisation (the paper does not say) or zeros (the agent "
-                        "starts as its LSTM; no difference in 60 minutes, docs/results.md)")
+                        "starts as its LSTM)")
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
@@ -84,24 +106,69 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--random-graph", action="store_true",
                    help="draw each training episode's graph uniformly from the training set "
                         "instead of env i on graph i (so fewer than 600 envs still see all the "
-                        "graphs; not in the paper)")
-    p.add_argument("--env-id", default="MetroPOMDP-v0", help="training env id")
-    p.add_argument("--test-env-id", default="MetroPOMDP-Test-v0", help="held-out env id")
+                        "graphs; not in the paper; MetroPOMDP ids only)")
+    p.add_argument("--env-id", default="MetroPOMDP-v0",
+                   help="training env: any registered Gymnasium id")
+    p.add_argument("--test-env-id", default=None,
+                   help="held-out env (default: the test variant of a MetroPOMDP --env-id, e.g. "
+                        "MetroPOMDP-10x4-Test-v0 for MetroPOMDP-10x4-v0; the same id, other "
+                        "episodes, for any other env)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
     p.add_argument("--timesteps", type=int, default=None,
                    help="env-step budget (default: unlimited when --minutes is given)")
     p.add_argument("--eval-every", type=int, default=50, help="updates between evaluations")
     p.add_argument("--eval-envs", type=int, default=600,
-                   help="graphs per evaluation set (600: all of them, one episode each)")
+                   help="envs per evaluation set, one episode each (a MetroPOMDP set: env i "
+                        "plays graph i, at most the set's 600 graphs)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="updates between checkpoints")
-    p.add_argument("--log-every", type=int, default=10, help="updates between log rows")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto'")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--log-every", type=int, default=10,
+                   help="updates between rows of progress.csv and TensorBoard")
+    p.add_argument("--print-every", type=int, default=100,
+                   help="updates between the tables printed on the terminal (a multiple of "
+                        "--log-every)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
+    p.add_argument("--device", default="auto",
+                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true",
                    help="skip RUN_DIR/curve.png and RUN_DIR/graphs.png at the end")
     allocator.add_keep_memory_flag(p)
+    return p
+
+
+def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
+    """The ``dest`` of every flag that ``argv`` names explicitly (defaults left out)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            kwargs = {"nargs": action.nargs} if action.nargs is not None else {}
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                probe.add_argument(*action.option_strings, dest=action.dest,
+                                   action="store_const", const=True, default=argparse.SUPPRESS)
+            else:
+                probe.add_argument(*action.option_strings, dest=action.dest,
+                                   default=argparse.SUPPRESS, **kwargs)
+    known, _ = probe.parse_known_args(argv)
+    return set(vars(known))
+
+
+def test_env_id_for(env_id: str) -> str:
+    """The held-out variant of a training env id: ``MetroPOMDP-...-v0`` ->
+    ``MetroPOMDP-...-Test-v0`` where that id is registered; otherwise ``env_id`` itself."""
+    import metro_pomdp
+
+    if env_id in metro_pomdp.REGISTERED and "-Test-" not in env_id:
+        name, _, version = env_id.rpartition("-")
+        candidate = f"{name}-Test-{version}"
+        if candidate in metro_pomdp.REGISTERED:
+            return candidate
+    return env_id
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.minutes is None and args.timesteps is None:
         p.error("give a budget: --minutes and/or --timesteps")
@@ -109,6 +176,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--minutes must be positive, got {args.minutes}")
     if args.timesteps is not None and args.timesteps < 1:
         p.error(f"--timesteps must be positive, got {args.timesteps}")
+    for name in ("eval_every", "eval_envs", "checkpoint_every", "log_every", "print_every",
+                 "n_envs", "hidden", "d_fwm"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer, got "
+                    f"{getattr(args, name)}")
+    if args.print_every % args.log_every:
+        p.error(f"--print-every must be a multiple of --log-every, got {args.print_every} and "
+                f"{args.log_every}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     if not 0.0 <= args.gae_lambda <= 1.0:
         p.error(f"--gae-lambda must be in [0, 1], got {args.gae_lambda}")
     if not args.vf_coef >= 0:
@@ -121,64 +198,139 @@ def parse_args(argv=None) -> argparse.Namespace:
         begin, finish = args.ent_anneal
         if not 0 <= begin < finish:
             p.error(f"--ent-anneal needs 0 <= BEGIN < FINISH updates, got {begin} {finish}")
+    if args.resume and (args.overwrite or args.run_dir):
+        p.error("--resume RUN_DIR names the run; it takes neither --run-dir nor --overwrite")
+    args.device = parse_device(p, args.device)
+    args.given = given_flags(p, argv)
     return args
 
 
-def make_logger(run_dir: str, progress_bar: bool) -> Logger:
-    # with a progress bar, the stdout tables go through tqdm.write, above the bar
+def run_config(args: argparse.Namespace) -> dict:
+    """The settings of a run (what config.json holds) from the command line."""
+    config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
+              "net_arch": args.net_arch, "read_init": args.read_init,
+              "n_envs": args.n_envs, "random_graph": args.random_graph,
+              "env_id": args.env_id,
+              "test_env_id": args.test_env_id or test_env_id_for(args.env_id),
+              "seed": args.seed,
+              "preset": {**PAPER_PRESET, "learning_rate": args.lr, "ent_coef": args.ent_coef,
+                         "gae_lambda": args.gae_lambda, "vf_coef": args.vf_coef,
+                         "normalize_advantage": args.normalize_advantage}}
+    if args.ent_anneal is not None:
+        config["ent_schedule"] = {"start": args.ent_coef, "end": args.ent_coef_final,
+                                  "begin": args.ent_anneal[0], "finish": args.ent_anneal[1]}
+    return config
+
+
+#: Where each setting flag's value lives in config.json.
+_CONFIG_KEYS = {"lr": ("preset", "learning_rate"), "ent_coef": ("preset", "ent_coef"),
+                "gae_lambda": ("preset", "gae_lambda"), "vf_coef": ("preset", "vf_coef"),
+                "normalize_advantage": ("preset", "normalize_advantage"),
+                "ent_coef_final": ("ent_schedule",), "ent_anneal": ("ent_schedule",)}
+
+
+def contradicted(args: argparse.Namespace, saved: dict) -> list[str]:
+    """The setting flags given with ``--resume`` whose value differs from the run's, as
+    ``--flag VALUE (the run has SAVED)``."""
+    new = run_config(args)
+    out = []
+    for dest in sorted(args.given - set(RESUMABLE)):
+        keys = _CONFIG_KEYS.get(dest, (dest,))
+        mine, theirs = new, saved
+        for key in keys:
+            mine, theirs = mine.get(key), (theirs or {}).get(key)
+        if mine != theirs:
+            out.append(f"--{dest.replace('_', '-')} {getattr(args, dest)} (the run has "
+                       f"{theirs!r})")
+    return out
+
+
+def make_logger(run_dir: str, progress_bar: bool, print_every: int) -> Logger:
+    """SB3's logger: progress.csv and TensorBoard at every dump, the terminal table at every
+    ``print_every``-th dump (through ``tqdm.write`` above a running progress bar)."""
     stdout = HumanOutputFormat(TqdmStream()) if progress_bar else make_output_format("stdout",
                                                                                      run_dir)
-    formats = [stdout,
+    formats = [EveryNth(stdout, print_every),
                AppendingCSVOutputFormat(os.path.join(run_dir, "progress.csv")),
                make_output_format("tensorboard", os.path.join(run_dir, "tb"))]
     return Logger(folder=run_dir, output_formats=formats)
 
 
+def _metro_sizes(env_id: str) -> tuple[int, int] | None:
+    """``(n_states, n_actions)`` of a registered MetroPOMDP id, None for any other env."""
+    import metro_pomdp
+
+    kwargs = metro_pomdp.REGISTERED.get(env_id)
+    return None if kwargs is None else (kwargs.get("n_states", 5), kwargs.get("n_actions", 3))
+
+
+def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
+    """The training VecEnv and the ``{"train", "test"}`` evaluation VecEnvs of a run; a bad
+    combination exits through ``parser.error`` before anything is written."""
+    import gymnasium as gym
+
+    env_id, test_id = config["env_id"], config["test_env_id"]
+    for flag, name in (("--env-id", env_id), ("--test-env-id", test_id)):
+        try:
+            gym.spec(name)
+        except gym.error.Error as err:
+            parser.error(f"{flag} {name}: {err}")
+    train_kwargs = {}
+    if config.get("random_graph"):
+        if _metro_sizes(env_id) is None:
+            parser.error(f"--random-graph draws MetroPOMDP graphs; {env_id} is not a "
+                         f"MetroPOMDP id")
+        train_kwargs["random_graph"] = True
+    n_graphs = None
+    if _metro_sizes(env_id) is not None:
+        n_graphs = gym.spec(env_id).kwargs.get("n_graphs", 600)
+        if eval_envs > n_graphs:
+            parser.error(f"--eval-envs {eval_envs}: the evaluation sets have {n_graphs} graphs "
+                         f"(env i plays graph i); use at most {n_graphs}")
+    env = make_vec_env(env_id, config["n_envs"], **train_kwargs)
+    evals = {"train": make_vec_env(env_id, eval_envs),
+             "test": make_vec_env(test_id, eval_envs)}
+    train_spaces = (env.observation_space, env.action_space)
+    test_spaces = (evals["test"].observation_space, evals["test"].action_space)
+    if train_spaces != test_spaces:
+        (obs_a, act_a), (obs_b, act_b) = train_spaces, test_spaces
+        parser.error(f"--env-id {env_id} and --test-env-id {test_id} have different spaces "
+                     f"(observation shapes {obs_a.shape} and {obs_b.shape}, actions {act_a} and "
+                     f"{act_b}): one policy cannot act in both; give a --test-env-id of the "
+                     f"same family")
+    return env, evals
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    parser = build_parser()
     allocator.from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     run_dir = args.resume or args.run_dir or f"runs/{args.core}{args.hidden}-s{args.seed}"
-    os.makedirs(run_dir, exist_ok=True)
     ckpt = os.path.join(run_dir, "model.zip")
     config_path = os.path.join(run_dir, "config.json")
     if args.resume:
         if not os.path.exists(ckpt):
-            raise FileNotFoundError(f"--resume {run_dir}: no checkpoint {ckpt}")
+            parser.error(f"--resume {run_dir}: no checkpoint {ckpt} (a run that stopped before "
+                         f"its first checkpoint has nothing to resume: start it again with "
+                         f"--run-dir {run_dir})")
         with open(config_path) as f:
             config = json.load(f)
+        wrong = contradicted(args, config)
+        if wrong:
+            parser.error(f"--resume {run_dir} keeps the run's settings (its config.json); "
+                         f"these flags contradict them: {'; '.join(wrong)}. Leave them out, or "
+                         f"start a new run with another --run-dir")
     else:
-        previous = [os.path.join(run_dir, name) for name in ("model.zip", "progress.csv",
-                                                              "final.json")]
-        if any(os.path.exists(f) for f in previous[:2]) and not args.overwrite:
-            raise FileExistsError(f"{run_dir} holds a run; use --resume {run_dir}, --overwrite "
-                                  f"or another --run-dir")
-        if args.overwrite:
-            for path in previous:
-                if os.path.exists(path):
-                    os.remove(path)
-            shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
-        config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
-                  "net_arch": args.net_arch, "read_init": args.read_init,
-                  "n_envs": args.n_envs, "random_graph": args.random_graph,
-                  "env_id": args.env_id,
-                  "test_env_id": args.test_env_id, "seed": args.seed,
-                  "preset": {**PAPER_PRESET, "learning_rate": args.lr,
-                             "ent_coef": args.ent_coef, "gae_lambda": args.gae_lambda,
-                             "vf_coef": args.vf_coef,
-                             "normalize_advantage": args.normalize_advantage}}
-        if args.ent_anneal is not None:
-            config["ent_schedule"] = {"start": args.ent_coef, "end": args.ent_coef_final,
-                                      "begin": args.ent_anneal[0],
-                                      "finish": args.ent_anneal[1]}
-        with open(config_path, "w") as f:
-            json.dump(config, f, indent=2)
+        # a folder holds a run once it has a checkpoint; logs without one are a run that died
+        # before its first checkpoint, and a fresh start replaces them
+        if os.path.exists(ckpt) and not args.overwrite:
+            parser.error(f"{run_dir} holds a run ({ckpt}); use --resume {run_dir}, "
+                         f"--overwrite or another --run-dir")
+        config = run_config(args)
 
-    env = make_metro_vec_env(config["env_id"], num_envs=config["n_envs"],
-                             random_graph=config.get("random_graph", False))
-    eval_envs = {"train": make_metro_vec_env(config["env_id"], num_envs=args.eval_envs),
-                 "test": make_metro_vec_env(config["test_env_id"], num_envs=args.eval_envs)}
+    env, eval_envs = build_envs(config, args.eval_envs, parser)
     if args.resume:
         model = RecurrentA2C.load(ckpt, env=env, device=args.device)
         print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
@@ -191,11 +343,20 @@ def main(argv=None) -> dict:
                 "zero_init_output": config.get("read_init", "default") == "zeros"}
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
                              seed=config["seed"], device=args.device, **config["preset"])
+        # the model is built: only now does the run dir get its files
+        os.makedirs(run_dir, exist_ok=True)
+        for name in ("model.zip", "progress.csv", "final.json", "curve.png", "graphs.png"):
+            if os.path.exists(os.path.join(run_dir, name)):
+                os.remove(os.path.join(run_dir, name))
+        shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
+        with open(config_path, "w") as f:
+            json.dump(config, f, indent=2)
     wall_clock_bar = args.minutes is not None and not args.no_progress
-    model.set_logger(make_logger(run_dir, progress_bar=wall_clock_bar))
+    model.set_logger(make_logger(run_dir, wall_clock_bar, args.print_every // args.log_every))
     n_params = sum(p.numel() for p in model.policy.parameters())
-    print(f"{config['core']}-{config['hidden']}: {n_params:,} parameters on {model.device}, "
-          f"{torch.get_num_threads()} threads", flush=True)
+    print(f"{config['core']}-{config['hidden']} on {config['env_id']}: {n_params:,} "
+          f"parameters on {model.device}, {torch.get_num_threads()} threads; run dir {run_dir}",
+          flush=True)
 
     evaluator = HeldOutEvalCallback(eval_envs, eval_every=args.eval_every, verbose=1)
     callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)]
@@ -203,7 +364,7 @@ def main(argv=None) -> dict:
         callbacks.insert(0, EntropySchedule(**config["ent_schedule"]))
     if args.minutes is not None:
         callbacks.append(WallClockLimit(args.minutes * 60, progress=wall_clock_bar))
-    budget = args.timesteps if args.timesteps is not None else 10**15
+    budget = args.timesteps if args.timesteps is not None else NO_STEP_LIMIT
     start, start_steps = time.monotonic(), model.num_timesteps
     interrupted = False
     try:
@@ -224,8 +385,12 @@ def main(argv=None) -> dict:
     model.logger.dump(model.num_timesteps)
     steps = model.num_timesteps - start_steps
     result = {"core": config["core"], "hidden": config["hidden"], "parameters": n_params,
+              "env_id": config["env_id"], "test_env_id": config["test_env_id"],
               "seed": config["seed"], "updates": model._n_updates,
-              "timesteps": model.num_timesteps, "wall_s_this_session": round(wall, 1),
+              "timesteps": model.num_timesteps,
+              # this invocation's training (a resumed run: since the resume), evaluations
+              # during training included, the final one not
+              "learn_wall_s": round(wall, 1),
               "env_steps_per_s_incl_eval": round(steps / wall, 1),
               "train_reward": final["train"], "test_reward": final["test"],
               "device": str(model.device), "threads": torch.get_num_threads()}
@@ -233,13 +398,13 @@ def main(argv=None) -> dict:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))
     if not args.no_plots:
-        from plot_graphs import save_graph_grid
-        from plot_training import plot_runs
-
-        curve = plot_runs([run_dir], os.path.join(run_dir, "curve.png"), baseline_episodes=1)
-        graphs = save_graph_grid("train", 8, pathlib.Path(run_dir) / "graphs.png",
-                                 seed=config["seed"])
-        print(f"wrote {curve} and {graphs}")
+        curve = plot_runs([run_dir], os.path.join(run_dir, "curve.png"))
+        print(f"wrote {curve}")
+        sizes = _metro_sizes(config["env_id"])
+        if sizes is not None:
+            graphs = save_graph_grid("train", 8, pathlib.Path(run_dir) / "graphs.png",
+                                     seed=config["seed"], n_states=sizes[0], n_actions=sizes[1])
+            print(f"wrote {graphs}")
     return result
 
 
