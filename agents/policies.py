@@ -121,7 +121,7 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
         **core_kwargs: further :class:`~agents.fwm.FWMConfig` fields for ``"fwm"`` (``n_reads``,
             ``residual``, ``beta_bias``, ``update_scale``, ``zero_init_output``, ...). Unless
             given, ``beta_bias`` is 1 and ``update_scale`` 1 / d_fwm, the authors' RL agent
-            (REFERENCE.md).
+            (as in the authors' code).
     """
     if core == "fwm":
         kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}

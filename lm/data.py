@@ -38,7 +38,7 @@ class CorpusSpec:
     vocab_size: int
 
 
-#: The standard files (checksums and counts: ``../shared/data/PROVENANCE.md``).
+#: The standard files (their published checksums and token counts).
 CORPORA = {
     "ptb": CorpusSpec(
         "ptb", {s: f"ptb.{s}.txt" for s in SPLITS},
@@ -79,8 +79,10 @@ def corpus_files(name: str, data_dir: str | os.PathLike | None = None,
             raise FileNotFoundError(f"{name} {split} file not found: {path} "
                                     f"(scripts/download_data.py {name} fetches it)")
         if verify and (digest := sha256_of(path)) != spec.sha256[split]:
-            raise ValueError(f"{path}: sha256 {digest} differs from the published "
-                             f"{spec.sha256[split]}; the file is corrupt or a different version")
+            raise ValueError(f"{path}: sha256 {digest}, expected the published "
+                             f"{spec.sha256[split]}; the file is corrupt or a different version: "
+                             f"fetch it again with scripts/download_data.py {name} --force, or "
+                             f"pass --no-verify (verify=False) for a corpus of your own")
     return paths
 
 
@@ -88,9 +90,15 @@ def read_words(path: str | os.PathLike) -> list[str]:
     """Whitespace-separated words of every line, each line followed by :data:`EOS`."""
     words: list[str] = []
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            words.extend(line.split())
-            words.append(EOS)
+        try:
+            for line in f:
+                words.extend(line.split())
+                words.append(EOS)
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start} of a block near line "
+                             f"{words.count(EOS) + 1}: {err.reason}); the file is corrupt or "
+                             f"binary: fetch it again (scripts/download_data.py --force) or "
+                             f"check it without --no-verify") from None
     return words
 
 

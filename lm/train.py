@@ -178,6 +178,38 @@ def _make_optimizer(kind: str, model, config: TrainConfig):
 
 
 
+#: TrainConfig fields that may change when a run is resumed (budgets and cadence).
+RESUME_FREE = ("epochs", "max_tokens", "eval_every")
+
+
+def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
+                    vocabulary: str | None, device="cpu") -> dict | None:
+    """The checkpoint ``run_dir/last.pt`` if there is one and ``model`` and ``config`` can
+    resume it, None if there is none.
+
+    Raises:
+        ValueError: the checkpoint holds another model configuration, other training settings
+            (all but :data:`RESUME_FREE`) or another vocabulary; the message names every
+            difference.
+    """
+    last_path = os.path.join(os.fspath(run_dir), "last.pt")
+    if not os.path.exists(last_path):
+        return None
+    ckpt = torch.load(last_path, map_location=device, weights_only=False)
+    model_config = dataclasses.asdict(model.config)
+    problems = [f"model {k}={v!r} (now {model_config.get(k)!r})"
+                for k, v in ckpt["model_config"].items() if model_config.get(k) != v]
+    problems += [f"{k}={v!r} (now {getattr(config, k)!r})" for k, v in ckpt["config"].items()
+                 if k not in RESUME_FREE and getattr(config, k) != v]
+    if ckpt.get("vocabulary") != vocabulary:
+        problems.append(f"vocabulary {ckpt.get('vocabulary')} (now {vocabulary})")
+    if problems:
+        raise ValueError(f"{last_path} cannot be resumed with these settings; it was trained "
+                         f"with {'; '.join(problems)}. Use the run's own settings, or another "
+                         f"run dir")
+    return ckpt
+
+
 def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
           progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
@@ -211,21 +243,8 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     kind, epoch, position, batches, tokens, best = "adam", 0, 0, 0, 0, math.inf
     state = model.initial_state(local_batch, device)
     model_config = dataclasses.asdict(model.config)
-    ckpt = None
-    if os.path.exists(last_path):
-        ckpt = torch.load(last_path, map_location=device, weights_only=False)
-        if ckpt.get("vocabulary") != vocabulary:
-            raise ValueError(f"{last_path} was trained on vocabulary {ckpt.get('vocabulary')}, "
-                             f"not {vocabulary}")
-        if ckpt["model_config"] != model_config:
-            diff = {k: (v, model_config.get(k)) for k, v in ckpt["model_config"].items()
-                    if model_config.get(k) != v}
-            raise ValueError(f"{last_path} holds a different model (checkpoint, now): {diff}")
-        changed = {k: (v, getattr(config, k)) for k, v in ckpt["config"].items()
-                   if k not in ("epochs", "max_tokens", "eval_every") and getattr(config, k) != v}
-        if changed:
-            raise ValueError(f"{last_path}: cannot resume with different settings "
-                             f"(checkpoint, now): {changed}")
+    ckpt = check_resumable(run_dir, model, config, vocabulary, device)
+    if ckpt is not None:
         state = model.detach_state(this_process(ckpt["state"], last_path))
         model.load_state_dict(ckpt["model"])
         kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (

@@ -33,8 +33,7 @@ PAPER_TABLE_3 = {"train": {"stories": 56_376, "questions": 179_909},
                  "test": {"stories": 6_247, "questions": 19_910}}
 DATA_ENV = "FWM_DATA_DIR"
 #: SHA-256 of the official ``en-valid-10k`` files (``tasks_1-20_v1-2.tar.gz``), checked by
-#: ``scripts/download_data.py``. ``../shared/data/PROVENANCE.md`` lists them; its copy of
-#: ``qa3_train`` is partial, the value here is the full file's.
+#: ``scripts/download_data.py`` (the full files' values).
 BABI_SHA256 = {
     "qa1_train": "6f3dad60b5001427caf740404d6106aaea7257dc8e75a73afd4289475bed705a",
     "qa1_valid": "a7a41a89ca009b00cd5869bb949f47bb21c3b5c4df424cd1795a5e6067f0562e",
@@ -99,8 +98,8 @@ BABI_SHA256 = {
 }
 
 
-#: Known partial copies that are accepted with a warning: the shared data directory's
-#: ``qa3_train`` holds the first 185 of its 1,800 stories (PROVENANCE.md).
+#: Known partial copies that are accepted with a warning: a copy of ``qa3_train`` in circulation
+#: holds only the first 185 of its 1,800 stories.
 BABI_PARTIAL = {"qa3_train": "d5d233f87835e5015b6dc6176c3807dec1b669540d3f7fdf3f6889d7007a7d47"}
 
 
@@ -109,11 +108,15 @@ def babi_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
     if data_dir is None:
         data_dir = os.environ.get(DATA_ENV)
         if not data_dir:
-            raise FileNotFoundError(f"no data directory: pass data_dir or set {DATA_ENV}")
+            raise FileNotFoundError(f"no data directory: pass data_dir (--data-dir) or set "
+                                    f"{DATA_ENV}; scripts/download_data.py babi --data-dir DIR "
+                                    f"fetches the files")
     path = pathlib.Path(data_dir) / "babi-v1.2" / "en-valid-10k"
     if not path.is_dir():
         raise FileNotFoundError(f"bAbI folder not found: {path} (expected "
-                                f"<data_dir>/babi-v1.2/en-valid-10k/qa{{1..20}}_{{split}}.txt)")
+                                f"<data_dir>/babi-v1.2/en-valid-10k/qa{{1..20}}_{{split}}.txt; "
+                                f"scripts/download_data.py babi --data-dir {data_dir} fetches "
+                                f"them)")
     return path
 
 
@@ -189,13 +192,14 @@ def verify_file(path: pathlib.Path, name: str) -> None:
     if digest == BABI_SHA256[name]:
         return
     if BABI_PARTIAL.get(name) == digest:
-        warnings.warn(f"{path} is the known partial copy of {name} (PROVENANCE.md: 185 of "
-                      f"1,800 stories); scripts/download_data.py babi fetches the full file",
+        warnings.warn(f"{path} is a known partial copy of {name} (185 of its 1,800 "
+                      f"stories); scripts/download_data.py babi fetches the full file",
                       stacklevel=3)
         return
-    raise ValueError(f"{path}: sha256 {digest} differs from the official {BABI_SHA256[name]}; "
-                     f"the file is corrupt or another version (pass verify=False / "
-                     f"--no-verify for your own files)")
+    raise ValueError(f"{path}: sha256 {digest}, expected the official {BABI_SHA256[name]}; "
+                     f"the file is corrupt or another version: fetch it again with "
+                     f"scripts/download_data.py babi --force, or pass --no-verify "
+                     f"(verify=False) for files of your own")
 
 
 def load_split(split: str, data_dir: str | os.PathLike | None = None,

@@ -114,14 +114,19 @@ class MetricSums:
 
 @torch.no_grad()
 def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
-             device="cpu", seed: int = 1234) -> Metrics:
-    """Stream the fixed story order from a zero state; metrics at answers."""
+             device="cpu", seed: int = 1234, max_batches: int | None = None) -> Metrics:
+    """Stream the fixed story order from a zero state; metrics at answers. ``max_batches``
+    stops after that many segments (a quick look at the start of the stream; None: all)."""
+    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
+        raise ValueError(f"max_batches must be None or a positive integer, got {max_batches!r}")
     was_training = model.training
     model.eval()
     sums = MetricSums()
     state = model.initial_state(batch_size)
     state = type(state)(*(s.to(device) for s in state))
-    for batch in eval_segments(data, batch_size, bptt, seed):
+    for i, batch in enumerate(eval_segments(data, batch_size, bptt, seed)):
+        if max_batches is not None and i >= max_batches:
+            break
         _, nll, correct, task, state = segment_loss(model, batch, state, "qa", device)
         sums.add(nll, correct, task)
     model.train(was_training)
@@ -131,7 +136,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Training settings; the defaults are the paper's FWM run (appendix D, REFERENCE.md)."""
+    """Training settings; the defaults are the paper's FWM run (appendix D and the authors' code)."""
 
     mode: str = "qa"
     batch_size: int = 32
@@ -140,6 +145,8 @@ class TrainConfig:
     steps: int = 60_000
     eval_every: int = 1_000
     valid_batch_size: int = 64
+    #: validate on the first this-many segments of the validation stream only (None: all)
+    valid_batches: int | None = None
     grad_clip: float | None = None
     seed: int = 0
 
@@ -150,6 +157,52 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if self.valid_batches is not None and (not isinstance(self.valid_batches, int)
+                                               or self.valid_batches < 1):
+            raise ValueError(f"TrainConfig.valid_batches must be None or a positive integer, "
+                             f"got {self.valid_batches!r}")
+
+
+#: The settings a resumed run must share with its checkpoint (the others are budgets).
+RESUME_FIXED = ("mode", "batch_size", "bptt", "lr", "grad_clip", "seed")
+
+
+def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
+                    vocabulary: str | None, device="cpu") -> dict | None:
+    """The checkpoint ``run_dir/last.pt`` if there is one and ``model`` and ``config`` can
+    resume it, None if there is none.
+
+    Raises:
+        ValueError: the checkpoint holds another kind of model or other parameter shapes, was
+            trained with other settings (:data:`RESUME_FIXED`) or another vocabulary; the
+            message names every difference.
+    """
+    last_path = os.path.join(os.fspath(run_dir), "last.pt")
+    if not os.path.exists(last_path):
+        return None
+    ckpt = torch.load(last_path, map_location=device, weights_only=False)
+    problems = []
+    saved_class = ckpt.get("model_class")
+    if saved_class is not None and saved_class != type(model).__name__:
+        problems.append(f"model {saved_class} (now {type(model).__name__})")
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+    if mine != theirs:
+        missing, extra = sorted(set(theirs) - set(mine)), sorted(set(mine) - set(theirs))
+        shapes = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
+        problems.append("parameters " + "; ".join(part for part in (
+            f"only in the checkpoint: {', '.join(missing[:4])}" if missing else "",
+            f"only in the model: {', '.join(extra[:4])}" if extra else "",
+            ", ".join(f"{k} {theirs[k]} (now {mine[k]})" for k in shapes[:4])) if part))
+    problems += [f"{k} {ckpt['config'][k]!r} (now {getattr(config, k)!r})" for k in RESUME_FIXED
+                 if ckpt["config"][k] != getattr(config, k)]
+    if ckpt.get("vocabulary") != vocabulary:
+        problems.append(f"vocabulary {ckpt.get('vocabulary')} (now {vocabulary})")
+    if problems:
+        raise ValueError(f"{last_path} cannot be resumed with these settings; it was trained "
+                         f"with {'; '.join(problems)}. Use the run's own settings, or another "
+                         f"run dir")
+    return ckpt
 
 
 def train(model, train_data: EncodedStories, valid_data: EncodedStories, config: TrainConfig,
@@ -178,17 +231,8 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     step, best = 0, math.inf
     torch.manual_seed(config.seed + rank)  # dropout masks (the LSTM baseline), per process
     state = model.initial_state(local_batch)
-    if os.path.exists(last_path):
-        ckpt = torch.load(last_path, map_location=device, weights_only=False)
-        fixed = ("mode", "batch_size", "bptt", "lr", "grad_clip", "seed")
-        changed = {k: (ckpt["config"][k], getattr(config, k)) for k in fixed
-                   if ckpt["config"][k] != getattr(config, k)}
-        if changed:
-            raise ValueError(f"{last_path}: cannot resume with different settings "
-                             f"(checkpoint, now): {changed}")
-        if ckpt.get("vocabulary") != vocabulary:
-            raise ValueError(f"{last_path} was trained on vocabulary {ckpt.get('vocabulary')}, "
-                             f"not {vocabulary}")
+    ckpt = check_resumable(run_dir, model, config, vocabulary, device)
+    if ckpt is not None:
         saved_state = this_process(ckpt["state"], last_path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -209,7 +253,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
         if rank == 0:
             torch_save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "step": step, "best": best, "state": states, "rng": rngs,
-                         "vocabulary": vocabulary,
+                         "vocabulary": vocabulary, "model_class": type(model).__name__,
                          "config": dataclasses.asdict(config)}, last_path)
         barrier()
 
@@ -251,7 +295,8 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
             out_of_time = any_process(max_seconds is not None
                                       and time.monotonic() - start >= max_seconds)
             if step % config.eval_every == 0 or step == config.steps or out_of_time:
-                valid = evaluate(model, valid_data, config.valid_batch_size, config.bptt, device)
+                valid = evaluate(model, valid_data, config.valid_batch_size, config.bptt, device,
+                                 max_batches=config.valid_batches)
                 train_m = sums.result() if sums.count.sum() else None
                 metrics = {"step": step, "epoch": epoch,
                            "train_loss": float(np.mean(running)) if running else float("nan"),

@@ -21,6 +21,7 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.cli import HelpFormatter
 from agents import allocator
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.vec_env import make_metro_vec_env
@@ -61,8 +62,8 @@ def measure(model, n_envs: int, warmup: int, updates: int, n_steps: int) -> dict
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--n-envs", type=int, default=600)
+                                formatter_class=HelpFormatter)
+    p.add_argument("--n-envs", type=int, default=600, help="parallel envs (the paper: 600)")
     p.add_argument("--updates", type=int, default=10, help="timed updates per agent")
     p.add_argument("--warmup", type=int, default=2, help="untimed updates first")
     p.add_argument("--lstm-sizes", type=int, nargs="*", default=[32, 512],
@@ -72,7 +73,7 @@ def main(argv=None) -> dict:
                         "heads, as in the earlier rows of docs/results.md; scripts/"
                         "train_agent.py trains with 64 64)")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
     args.device = parse_device(p, args.device)

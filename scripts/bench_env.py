@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import metro_pomdp  # noqa: F401  (registers the envs)
+from agents.cli import HelpFormatter
 
 
 def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> float:
@@ -34,8 +35,8 @@ def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> flo
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-envs", type=int, default=600)
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--num-envs", type=int, default=600, help="parallel envs")
     parser.add_argument("--steps", type=int, default=3000,
                         help="batched steps per timing of the native env (default: 3000)")
     parser.add_argument("--sync-steps", type=int, default=60,

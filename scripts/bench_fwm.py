@@ -21,6 +21,7 @@ import time
 import torch
 from torch import nn
 
+from agents.cli import HelpFormatter
 from agents import allocator
 from agents.fwm import FWMCell, FWMConfig
 from agents.distributed import parse_device
@@ -92,14 +93,14 @@ def token_rates(model, tokens, device, repeats, reference=False, read_mask=None)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--bptt", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32, help="catbAbI batch size B")
+    parser.add_argument("--bptt", type=int, default=200, help="catbAbI segment length T")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per row; the best is reported")
     parser.add_argument("--reference-steps", type=int, default=10,
                         help="sequence length for the (slow) plain-loop reference")
-    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-reference", action="store_true", help="leave out the slow plain-loop reference rows")
     parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[],
                         help="also time both cells at these chunk lengths of the chunk-parallel "
                              "scan (the main rows use FWMConfig's default)")

@@ -17,6 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from agents.cli import HelpFormatter
 from agents.regularization import activation_regularization, temporal_activation_regularization
 from lm.model import SIZES, LanguageModel, LMConfig
 from agents.distributed import parse_device
@@ -69,13 +70,13 @@ def rates(memory: str, args) -> tuple[float, float]:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--size", choices=sorted(SIZES), default="small")
+                                formatter_class=HelpFormatter)
+    p.add_argument("--size", choices=sorted(SIZES), default="small", help="model size")
     p.add_argument("--vocab", type=int, default=10_000, help="PTB's vocabulary")
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--bptt", type=int, default=70)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=20, help="training batch size")
+    p.add_argument("--bptt", type=int, default=70, help="tokens per training segment")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per row; the best is reported")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     args = p.parse_args(argv)
     args.device = parse_device(p, args.device)

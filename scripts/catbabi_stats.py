@@ -3,28 +3,35 @@ paper's table 3.
 
 Example::
 
-    FWM_DATA_DIR=../shared/data python scripts/catbabi_stats.py
+    FWM_DATA_DIR=data python scripts/catbabi_stats.py
 
 Every story is kept, so valid and test have exactly 20 stories more than the paper (whose
 preprocessing drops the last story of each of the 20 files), and their extra questions are
 those of these 20 stories. With the partial ``qa3_train.txt`` of the shared data (185 of 1,800
-stories, see PROVENANCE.md) train has 1,615 stories fewer on top of that.
+stories) train has 1,615 stories fewer on top of that.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from agents.cli import HelpFormatter
 from qa.data import SPLITS, Vocabulary, format_statistics, load_split, statistics
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                formatter_class=HelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the SHA-256 check of the bAbI files (for your own files)")
     args = p.parse_args(argv)
-    stories = {split: load_split(split, args.data_dir) for split in SPLITS}
+    try:
+        stories = {split: load_split(split, args.data_dir, verify=not args.no_verify)
+                   for split in SPLITS}
+    except (FileNotFoundError, ValueError) as err:
+        p.error(str(err))
     stats = statistics(stories)
     print(format_statistics(stats))
     vocab = Vocabulary.from_stories(*stories.values())

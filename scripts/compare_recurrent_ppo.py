@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from agents.cli import HelpFormatter
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
 from agents.vec_env import make_metro_vec_env
@@ -43,11 +44,11 @@ def evaluate(model, n_envs: int = 600) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--timesteps", type=int, default=1_800_000, help="env steps per agent")
-    p.add_argument("--n-envs", type=int, default=600)
+    p.add_argument("--n-envs", type=int, default=600, help="parallel training envs")
     p.add_argument("--eval-envs", type=int, default=600, help="graphs per evaluation set")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of both agents and their envs")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--out", default=None, help="JSON file for the results")
     args = p.parse_args(argv)

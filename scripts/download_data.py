@@ -25,9 +25,11 @@ import pathlib
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 
+from agents.cli import HelpFormatter
 from agents.checksums import sha256_of
 from lm.data import CORPORA, SPLITS
 from qa.data import BABI_SHA256
@@ -60,9 +62,20 @@ SOURCES = {
 
 
 def fetch(url: str, path: pathlib.Path) -> None:
+    """Copy ``url`` to ``path``.
+
+    Raises:
+        ValueError: the URL cannot be read (no network, a wrong address, a missing file); the
+            message names the URL, the reason and the way round it.
+    """
     print(f"fetching {url}", flush=True)
-    with urllib.request.urlopen(url) as response, open(path, "wb") as f:
-        shutil.copyfileobj(response, f)
+    try:
+        with urllib.request.urlopen(url) as response, open(path, "wb") as f:
+            shutil.copyfileobj(response, f)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise ValueError(f"could not fetch {url} ({reason}); check the network connection, or "
+                         f"point --url at a mirror or a local copy (file://...)") from None
 
 
 def download(name: str, data_dir: pathlib.Path, url: str | None = None,
@@ -112,8 +125,10 @@ def download(name: str, data_dir: pathlib.Path, url: str | None = None,
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("dataset", choices=[*SOURCES, "all"])
+                                formatter_class=HelpFormatter)
+    p.add_argument("dataset", choices=[*SOURCES, "all"],
+                   help="babi (bAbI v1.2 en-valid-10k), ptb (Penn Treebank), wt2 (WikiText-2) "
+                        "or all of them")
     p.add_argument("--data-dir", default=os.environ.get("FWM_DATA_DIR") or "data",
                    help="where to put the files (default: $FWM_DATA_DIR or ./data)")
     p.add_argument("--url", help="a mirror for the dataset (not with 'all')")

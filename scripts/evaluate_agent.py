@@ -18,12 +18,16 @@ import json
 import pathlib
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+import metro_pomdp
+
+from agents.cli import HelpFormatter
 from agents.a2c import RecurrentA2C
 from agents.callbacks import episode_rewards
-from agents.vec_env import make_metro_vec_env
+from agents.vec_env import make_vec_env
 from agents.distributed import parse_device
 
 MODES = {"sampled": False, "greedy": True}
@@ -31,25 +35,27 @@ MODES = {"sampled": False, "greedy": True}
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("run_dir", type=pathlib.Path,
                         help="a train_agent.py run folder (model.zip and config.json)")
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per graph")
+    parser.add_argument("--episodes", type=int, default=10,
+                        help="episodes per graph (default: 10)")
     parser.add_argument("--eval-envs", type=int, default=600,
-                        help="graphs per split: env i plays graph i (600: all of them)")
+                        help="graphs per split: env i plays graph i (default: 600, all of them)")
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
-                        help="sampled actions (as training's evaluations) and/or greedy ones")
-    parser.add_argument("--seed", type=int, default=0, help="env and action-sampling seed")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+                        help="sampled actions (as training's evaluations) and/or greedy ones "
+                             "(default: both)")
+    parser.add_argument("--seed", type=int, default=0, help="env and action-sampling seed (default: 0)")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="results JSON (default: RUN_DIR/evaluation.json)")
     args = parser.parse_args(argv)
     args.device = parse_device(parser, args.device)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    if not 1 <= args.eval_envs <= 600:
-        parser.error(f"--eval-envs must be in 1..600, got {args.eval_envs}")
+    if args.eval_envs < 1:
+        parser.error(f"--eval-envs must be >= 1, got {args.eval_envs}")
     for name in ("model.zip", "config.json"):
         if not (args.run_dir / name).is_file():
             parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
@@ -58,9 +64,14 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
 
     config = json.loads((args.run_dir / "config.json").read_text())
+    if config["env_id"] in metro_pomdp.REGISTERED:
+        n_graphs = gym.spec(config["env_id"]).kwargs.get("n_graphs", 600)
+        if args.eval_envs > n_graphs:
+            parser.error(f"--eval-envs {args.eval_envs}: the sets have {n_graphs} graphs (env i "
+                         f"plays graph i); use at most {n_graphs}")
     model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
-    envs = {"train": make_metro_vec_env(config["env_id"], num_envs=args.eval_envs),
-            "test": make_metro_vec_env(config["test_env_id"], num_envs=args.eval_envs)}
+    envs = {"train": make_vec_env(config["env_id"], args.eval_envs),
+            "test": make_vec_env(config["test_env_id"], args.eval_envs)}
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
                "graphs": args.eval_envs, "seed": args.seed}

@@ -13,12 +13,13 @@ import json
 import pathlib
 import time
 
+from agents.cli import HelpFormatter
 from metro_pomdp.baselines import POLICIES, evaluate_policy_returns
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--episodes", type=int, default=10,
                         help="episodes per graph (600 graphs per split; default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="environment and policy seed")

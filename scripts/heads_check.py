@@ -20,6 +20,7 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.vec_env import VecMonitor
 
+from agents.cli import HelpFormatter
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.vec_env import GymnasiumVecEnv
 from metro_pomdp import MetroPOMDPVectorEnv, graph_set
@@ -32,9 +33,9 @@ def single_graph_env(n_envs: int):
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--updates", type=int, default=160)
-    p.add_argument("--n-envs", type=int, default=64)
+                                formatter_class=HelpFormatter)
+    p.add_argument("--updates", type=int, default=160, help="updates per agent")
+    p.add_argument("--n-envs", type=int, default=64, help="parallel envs, all on the same graph")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="seeds; each agent is trained once per seed and the mean is reported")
     args = p.parse_args(argv)

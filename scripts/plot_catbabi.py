@@ -22,6 +22,7 @@ import pathlib
 
 import torch
 
+from agents.cli import HelpFormatter
 from qa.data import TASKS, EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel
 from qa.plots import plot_key_similarities, plot_learning_curves, plot_per_task
@@ -36,24 +37,24 @@ def run_file(run_dir: str, name: str) -> pathlib.Path:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     curves = sub.add_parser("curves", help="figure 2: accuracy over training steps")
-    curves.add_argument("runs", nargs="+")
-    curves.add_argument("--out", default="catbabi_curves.png")
+    curves.add_argument("runs", nargs="+", help="train_catbabi.py run folders")
+    curves.add_argument("--out", default="catbabi_curves.png", help="PNG to write")
     tasks = sub.add_parser("tasks", help="figures 17-18: per-task test accuracy")
-    tasks.add_argument("runs", nargs="+")
-    tasks.add_argument("--out", default="catbabi_tasks.png")
+    tasks.add_argument("runs", nargs="+", help="train_catbabi.py run folders (with test.json)")
+    tasks.add_argument("--out", default="catbabi_tasks.png", help="PNG to write")
     keys = sub.add_parser("keys", help="figure 3: read queries vs write keys")
-    keys.add_argument("run")
-    keys.add_argument("--task", type=int, default=2, choices=TASKS)
+    keys.add_argument("run", help="a train_catbabi.py run folder of the FWM (best.pt)")
+    keys.add_argument("--task", type=int, default=2, choices=TASKS, help="bAbI task whose story is drawn")
     keys.add_argument("--story", type=int, default=0, help="index among the task's stories")
     keys.add_argument("--question", type=int, default=1, help="1 = the story's first question")
-    keys.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    keys.add_argument("--split", default="valid", choices=["train", "valid", "test"], help="split the story comes from")
     keys.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
     keys.add_argument("--no-verify", action="store_true",
                       help="skip the SHA-256 check of the bAbI files (for your own files)")
-    keys.add_argument("--out", default="catbabi_keys.png")
+    keys.add_argument("--out", default="catbabi_keys.png", help="PNG to write")
     args = p.parse_args(argv)
     try:
         if args.what == "curves":

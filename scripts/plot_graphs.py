@@ -15,12 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from agents.cli import HelpFormatter
 from metro_pomdp.render import save_graph_grid  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--split", choices=["train", "test", "sample"], default="train",
                         help="which graphs: the fixed train or test set, or fresh samples "
                              "(default: train)")

@@ -16,6 +16,7 @@ import argparse
 import math
 
 
+from agents.cli import HelpFormatter
 from lm.data import CORPORA, SPLITS, load_corpus
 from lm.model import LanguageModel
 from lm.plots import plot_token_losses
@@ -24,18 +25,18 @@ from lm.train import token_losses
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("first", help="checkpoint of the first model (e.g. the LSTM's best.pt)")
     p.add_argument("second", help="checkpoint of the second model (e.g. the FWM's best.pt)")
-    p.add_argument("--names", nargs=2, default=["LSTM", "FWM"])
-    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb")
-    p.add_argument("--split", choices=SPLITS, default="test")
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--length", type=int, default=60)
+    p.add_argument("--names", nargs=2, default=["LSTM", "FWM"], help="legend names of the two checkpoints")
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb", help="corpus the checkpoints were trained on")
+    p.add_argument("--split", choices=SPLITS, default="test", help="split whose text is scored")
+    p.add_argument("--start", type=int, default=0, help="first token of the plotted stretch")
+    p.add_argument("--length", type=int, default=60, help="tokens plotted")
     p.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the corpus files (for your own corpus)")
-    p.add_argument("--out", default="figure6.png")
+    p.add_argument("--out", default="figure6.png", help="PNG to write")
     args = p.parse_args(argv)
     try:
         corpus = load_corpus(args.corpus, args.data_dir, verify=not args.no_verify)

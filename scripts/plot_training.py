@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 
+from agents.cli import HelpFormatter
 from agents.plots import plot_runs
 
 
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders of scripts/train_agent.py")
     p.add_argument("--labels", nargs="*", default=None, help="legend names (default: folder names)")
     p.add_argument("--out", default="figure5.png", help="PNG to write")

@@ -36,6 +36,7 @@ import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import HumanOutputFormat, Logger, make_output_format
 
+from agents.cli import HelpFormatter
 from agents import allocator
 from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
 from agents.callbacks import (
@@ -64,7 +65,7 @@ NO_STEP_LIMIT = 10**15
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=HelpFormatter,
                                 epilog="Flags that --resume accepts: " + ", ".join(
                                     "--" + d.replace("_", "-") for d in RESUMABLE[1:]) +
                                        "; the others are the run's settings.")

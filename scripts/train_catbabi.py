@@ -3,7 +3,7 @@ evaluate it on the test stream.
 
 Example::
 
-    FWM_DATA_DIR=../shared/data python scripts/train_catbabi.py --minutes 60 --run-dir runs/qa
+    FWM_DATA_DIR=data python scripts/train_catbabi.py --minutes 60 --run-dir runs/qa
 
 Trains in QA mode (``--mode lm`` for LM mode) on the endless training stream (batch 32, BPTT 200,
 Adam 1e-3: the paper's run), validates every ``--eval-every`` steps on the fixed validation
@@ -22,36 +22,48 @@ import os
 
 import torch
 
+from agents.cli import HelpFormatter
 from agents import allocator
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel, LSTMModel
-from qa.train import TrainConfig, evaluate, train
+from qa.train import TrainConfig, check_resumable, evaluate, train
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
-    p.add_argument("--run-dir", default="runs/catbabi-fwm")
+    p.add_argument("--run-dir", default="runs/catbabi-fwm",
+                   help="folder for last.pt, best.pt, logs and test.json; a folder with last.pt "
+                        "is resumed")
     p.add_argument("--model", choices=["fwm", "lstm"], default="fwm",
                    help="the FWM, or the regularised 4 x 512 LSTM of appendix F.4")
-    p.add_argument("--mode", choices=["qa", "lm"], default="qa")
-    p.add_argument("--steps", type=int, default=60_000)
+    p.add_argument("--mode", choices=["qa", "lm"], default="qa",
+                   help="loss at the answers only (qa) or at every token (lm)")
+    p.add_argument("--steps", type=int, default=60_000,
+                   help="training steps (segments of --batch-size x --bptt tokens) in all")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--bptt", type=int, default=200)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="training rows (global: split over torchrun processes)")
+    p.add_argument("--bptt", type=int, default=200, help="tokens per training segment")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--eval-every", type=int, default=1000, help="steps between validations")
+    p.add_argument("--eval-batches", type=int, default=None,
+                   help="validate on the first N segments of the validation stream only (a "
+                        "quick look for smoke runs; default: the whole stream)")
+    p.add_argument("--no-final-eval", action="store_true",
+                   help="skip the final test evaluation at batch size 1 (test.json)")
     p.add_argument("--n-reads", type=int, default=3, choices=[1, 2, 3], help="N_r (appendix E)")
     p.add_argument("--concat-keys", action="store_true", help="appendix E: keys [k1; k2]")
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initialisation and of the training stream's order")
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the bAbI files (for your own files)")
     allocator.add_keep_memory_flag(p)
@@ -77,8 +89,15 @@ def main(argv=None) -> dict:
                          key_mode="concat" if args.concat_keys else "outer")
     else:
         model = LSTMModel(len(vocab))
-    config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
-                         steps=args.steps, eval_every=args.eval_every, seed=args.seed)
+    try:
+        config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt,
+                             lr=args.lr, steps=args.steps, eval_every=args.eval_every,
+                             valid_batches=args.eval_batches, seed=args.seed)
+        # a run dir with a checkpoint is resumed: refuse other settings before anything is
+        # written (config.json keeps describing the run it holds)
+        check_resumable(args.run_dir, model, config, vocab.fingerprint())
+    except ValueError as err:
+        p.error(str(err))
     os.makedirs(args.run_dir, exist_ok=True)
     log = None
     if rank == 0:
@@ -97,7 +116,7 @@ def main(argv=None) -> dict:
         if log is not None:
             log.close()
     shutdown()  # every process at once; the test evaluation needs no process group
-    if rank != 0:  # the test evaluation runs once, in process 0
+    if rank != 0 or args.no_final_eval:  # the test evaluation runs once, in process 0
         return {}
     best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])

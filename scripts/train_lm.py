@@ -28,12 +28,20 @@ import time
 import numpy as np
 import torch
 
+from agents.cli import HelpFormatter
 from agents import allocator
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
 from lm.model import SIZES, LanguageModel, LMConfig
-from lm.train import PRESETS, TrainConfig, evaluate, perplexity_summary, train
+from lm.train import (
+    PRESETS,
+    TrainConfig,
+    check_resumable,
+    evaluate,
+    perplexity_summary,
+    train,
+)
 
 TEMPERATURES = tuple(float(t) for t in np.round(np.arange(0.80, 1.201, 0.05), 2))
 
@@ -45,16 +53,16 @@ def asgd_epoch(text: str) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb")
+                                formatter_class=HelpFormatter)
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb", help="Penn Treebank or WikiText-2")
     p.add_argument("--model", choices=["lstm", "fwm"], default="fwm",
                    help="AWD-LSTM, or AWD-FWM (the FWM on the last layer)")
-    p.add_argument("--size", choices=sorted(SIZES), default="paper")
+    p.add_argument("--size", choices=sorted(SIZES), default="paper", help="model size (paper: the AWD sizes of appendix H)")
     p.add_argument("--embedding-size", type=int, help="override the size's embedding size")
     p.add_argument("--hidden-size", type=int, help="override the size's hidden size")
     p.add_argument("--layers", type=int, help="override the size's number of layers")
-    p.add_argument("--d-fwm", type=int, default=32)
-    p.add_argument("--n-reads", type=int, default=3)
+    p.add_argument("--d-fwm", type=int, default=32, help="FWM size d_FWM (--model fwm)")
+    p.add_argument("--n-reads", type=int, default=3, help="chained reads N_r (--model fwm)")
     for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
         p.add_argument(f"--{name}", type=float, help="override the corpus preset (table 4)")
     p.add_argument("--epochs", type=int, help="default: the corpus preset")
@@ -62,15 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch to ASGD after this many epochs, or 'none' (default: preset)")
     p.add_argument("--asgd-lr", type=float, help="default: the corpus preset")
     p.add_argument("--batch-size", type=int, help="default: the corpus preset")
-    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--bptt", type=int, default=70, help="mean tokens per training segment")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--max-tokens", type=int, help="stop after this many training tokens")
     p.add_argument("--minutes", type=float, help="wall-clock budget for training")
     p.add_argument("--eval-every", type=int, help="validate every N batches (default: epoch)")
-    p.add_argument("--eval-batch-size", type=int, default=10)
+    p.add_argument("--eval-batch-size", type=int, default=10, help="batch size of the validation during training")
     p.add_argument("--final-batch-size", type=int, default=1,
                    help="batch size of the final valid/test evaluation (paper: 1)")
-    p.add_argument("--no-final-eval", action="store_true")
+    p.add_argument("--no-final-eval", action="store_true", help="skip the final valid/test evaluation (results.json)")
     p.add_argument("--eval-train", action="store_true",
                    help="also evaluate the training split in the final evaluation (slow: the "
                         "whole split at --final-batch-size)")
@@ -78,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the corpus files (for your own corpus)")
     p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, dropout and BPTT lengths")
     p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     allocator.add_keep_memory_flag(p)
     return p
 
@@ -124,6 +132,12 @@ def main(argv=None) -> dict:
         parser.error(str(err))
     model = LanguageModel(model_config)
     n_params = sum(p.numel() for p in model.parameters())
+    try:
+        # a run dir with a checkpoint is resumed: refuse other settings before anything is
+        # written (config.json keeps describing the run it holds)
+        check_resumable(run_dir, model, config, corpus.dictionary.fingerprint())
+    except ValueError as err:
+        parser.error(str(err))
     os.makedirs(run_dir, exist_ok=True)
     log = None
     if rank == 0:

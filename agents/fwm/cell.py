@@ -71,7 +71,7 @@ class FWMConfig:
         update_scale: multiplies beta in the update, eq. (3); 1 in the paper, 1 / d_FWM in the
             authors' RL code.
         squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI code leaves
-            it linear (REFERENCE.md).
+            it linear (as in the authors' code).
         layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
         chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`), and
             the steps :meth:`FWMCell.step` caches before it forms F; the result does not depend

@@ -1,0 +1,54 @@
+"""Every option of every script explains itself, and states its default once."""
+
+import argparse
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+
+SCRIPTS = sorted((pathlib.Path(__file__).resolve().parents[2] / "scripts").glob("*.py"))
+
+
+class _Parsed(Exception):
+    """Raised instead of parsing, carrying the parser that a script's main() built."""
+
+
+def script_parser(path: pathlib.Path) -> argparse.ArgumentParser:
+    """The ``argparse`` parser that ``path``'s ``main`` builds (caught at ``parse_args``)."""
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+
+    def catch(parser, *args, **kwargs):
+        raise _Parsed(parser)
+
+    original = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = catch
+    try:
+        module.main([])
+    except _Parsed as caught:
+        return caught.args[0]
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    raise AssertionError(f"{path.name}: main() returned without parsing its arguments")
+
+
+def _actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+        elif not isinstance(action, argparse._HelpAction):
+            yield parser, action
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.name for p in SCRIPTS])
+def test_every_option_has_help_with_its_default_once(path):
+    parser = script_parser(path)
+    for owner, action in _actions(parser):
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{path.name}: {name} has no help text"
+        text = owner.formatter_class(owner.prog)._expand_help(action)
+        assert text.count("default") <= 1, f"{path.name}: {name} states its default twice: {text}"
