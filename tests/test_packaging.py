@@ -1,0 +1,49 @@
+"""The distribution installs as a plain (non-editable) wheel into a clean environment, with
+its package data, and its generic top-level names (``agents``, ``qa``, ``lm``) import from
+there."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("metro_pomdp", "agents", "agents/fwm", "qa", "lm")
+
+
+def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path / "dist"), str(ROOT)], check=True, timeout=300,
+                   capture_output=True)
+    wheel, = (tmp_path / "dist").glob("metro_fwm-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for package in PACKAGES:
+        assert f"{package}/py.typed" in names, f"{package}/py.typed is not in {wheel.name}"
+        assert f"{package}/__init__.py" in names
+    assert not any(n.startswith(("tests/", "scripts/", "docs/")) for n in names)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                    "--no-deps", "--no-index", str(wheel)], check=True, timeout=300,
+                   capture_output=True)
+    # the clean venv has the project and nothing else; its dependencies come from this
+    # environment's site-packages, put after the venv's own on the path
+    deps = next(p for p in sys.path if p.endswith("site-packages"))
+    probe = ("import agents, agents.fwm, lm, metro_pomdp, qa, importlib.resources as r\n"
+             "for m in (agents, agents.fwm, lm, metro_pomdp, qa):\n"
+             "    assert r.files(m).joinpath('py.typed').is_file(), m\n"
+             "    print(m.__file__)\n"
+             "import gymnasium as gym\n"
+             "print(gym.make('MetroPOMDP-v0').reset(seed=0)[0].shape)\n")
+    result = subprocess.run([str(python), "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": deps, "PYTHONNOUSERSITE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    *files, shape = result.stdout.split()
+    site = str(venv / "lib")
+    assert all(f.startswith(site) for f in files), files  # the installed copy, not the checkout
+    assert shape == "(17,)"
