@@ -157,6 +157,9 @@ class MetroCore:
         self._tables = (None if self.graph_set is None
                         else graphlib.transition_table(self.graph_set))  # [G, A, S]; validates
         n_graphs = 1 if self.graph_set is None else len(self.graph_set)
+        if self.graph_set is None and graph_offset != 0:
+            raise ValueError(f"graph_offset={graph_offset!r} has no meaning with "
+                             f"graph_set='sample' (a fresh graph every episode); leave it at 0")
         if not isinstance(graph_offset, (int, np.integer)) or isinstance(graph_offset, bool) \
                 or not 0 <= graph_offset < n_graphs:
             raise ValueError(f"graph_offset must be an integer in [0, {n_graphs}) (the set has "

@@ -116,7 +116,8 @@ class MetricSums:
 def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
              device="cpu", seed: int = 1234, max_batches: int | None = None) -> Metrics:
     """Stream the fixed story order from a zero state; metrics at answers. ``max_batches``
-    stops after that many segments (a quick look at the start of the stream; None: all)."""
+    stops after that many segments (a quick look at the start of the stream; None: all), or
+    later if none of them held an answer yet (metrics need one)."""
     if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
         raise ValueError(f"max_batches must be None or a positive integer, got {max_batches!r}")
     was_training = model.training
@@ -125,7 +126,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     state = model.initial_state(batch_size)
     state = type(state)(*(s.to(device) for s in state))
     for i, batch in enumerate(eval_segments(data, batch_size, bptt, seed)):
-        if max_batches is not None and i >= max_batches:
+        if max_batches is not None and i >= max_batches and sums.count.sum() > 0:
             break
         _, nll, correct, task, state = segment_loss(model, batch, state, "qa", device)
         sums.add(nll, correct, task)

@@ -44,7 +44,7 @@ def test_train_resume_and_plot(tmp_path, run_script):
     assert used == pytest.approx([0.4, 0.4, 0.3, 0.2, 0.1])
     assert RecurrentA2C.load(run_dir / "model.zip", device="cpu").ent_coef == pytest.approx(0.1)
     # a second fresh run into the same folder is refused
-    err = run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=1)
+    err = run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, *TINY, expect=2)
     assert "use --resume" in err.stderr and "--overwrite" in err.stderr
     run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, "--overwrite",
                "--no-plots", *TINY)
@@ -78,7 +78,7 @@ def test_train_resume_and_plot(tmp_path, run_script):
     err = run_script("evaluate_agent.py", tmp_path / "nowhere", expect=2)
     assert "nowhere/model.zip not found" in err.stderr
     png = tmp_path / "fig5.png"
-    out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png, "--baseline-episodes", 1)
+    out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
 
 
@@ -137,11 +137,8 @@ def test_help(script, run_script):
 
 
 def test_minutes_axis_adds_up_over_a_resume(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from plot_training import read_eval_curve
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    from agents.plots import read_eval_curve
+
     fields = ["eval/updates", "eval/train_reward", "eval/test_reward", "time/time_elapsed"]
     rows = [(0, 44, 43, ""), (50, 50, 49, 600), (80, 51, 50, ""), (100, 52, 51, 1200),
             (150, 60, 58, 300)]  # the last row after a resume: SB3's clock restarted
@@ -153,3 +150,80 @@ def test_minutes_axis_adds_up_over_a_resume(tmp_path):
     assert curve["x"] == [0, 10, 20, 25]  # the untimed evaluation at update 80 is left out
     assert curve["test"] == [43, 49, 51, 58]
     assert read_eval_curve(str(tmp_path))["x"] == [0, 50, 80, 100, 150]
+
+
+def _train(argv, capsys=None):
+    """``train_agent.main(argv)`` in this process; returns its result dict."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_agent", ROOT / "scripts" / "train_agent.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.main([str(a) for a in argv])
+
+
+def _refused(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        _train(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_other_envs_their_test_variant_and_mismatched_spaces(tmp_path, capsys):
+    run = tmp_path / "10x4"
+    result = _train(["--env-id", "MetroPOMDP-10x4-v0", "--timesteps", 120, "--run-dir", run,
+                     "--no-plots", *TINY])
+    assert result["test_env_id"] == "MetroPOMDP-10x4-Test-v0" and result["updates"] == 1
+    cart = _train(["--env-id", "CartPole-v1", "--core", "lstm", "--hidden", 8, "--timesteps",
+                   120, "--run-dir", tmp_path / "cart", "--no-plots", *TINY])
+    assert cart["test_env_id"] == "CartPole-v1" and cart["timesteps"] == 120
+    bad = tmp_path / "bad"
+    err = _refused(["--env-id", "MetroPOMDP-10x4-v0", "--test-env-id", "MetroPOMDP-Test-v0",
+                    "--timesteps", 120, "--run-dir", bad, *TINY], capsys)
+    assert "MetroPOMDP-10x4-v0 and --test-env-id MetroPOMDP-Test-v0 have different" in err
+    assert not bad.exists(), "a refused run wrote its run dir"
+    err = _refused(["--eval-envs", 700, "--timesteps", 120, "--run-dir", bad, "--n-envs", 4],
+                   capsys)
+    assert "--eval-envs 700: the evaluation sets have 600 graphs" in err and not bad.exists()
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "progress.csv").write_text("")  # what a crash at start-up used to leave
+    err = _refused(["--resume", run, "--timesteps", 120], capsys)
+    assert f"no checkpoint {run}/model.zip" in err and f"--run-dir {run}" in err
+    result = _train(["--timesteps", 120, "--run-dir", run, "--no-plots", *TINY])
+    assert result["updates"] == 1 and (run / "model.zip").exists()
+    assert json.loads((run / "config.json").read_text())["n_envs"] == 4
+
+
+def test_resume_refuses_flags_that_contradict_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    _train(["--timesteps", 120, "--run-dir", run, "--no-plots", *TINY])
+    config = (run / "config.json").read_text()
+    err = _refused(["--resume", run, "--timesteps", 120, "--core", "lstm", "--n-envs", 16,
+                    "--ent-coef", 0.9], capsys)
+    for part in ("--core lstm (the run has 'fwm')", "--n-envs 16 (the run has 4)",
+                 "--ent-coef 0.9 (the run has 0.03)"):
+        assert part in err
+    assert (run / "config.json").read_text() == config
+    # the run's own values and the flags that may change are accepted
+    result = _train(["--resume", run, "--timesteps", 120, "--n-envs", 4, "--core", "fwm",
+                     "--eval-every", 3, "--threads", 1, "--no-plots", "--no-progress"])
+    assert result["updates"] == 2
+
+
+def test_help_lists_what_resume_may_change(run_script):
+    text = " ".join(run_script("train_agent.py", "--help").stdout.split())
+    assert "Flags that --resume accepts: --minutes, --timesteps, --eval-every" in text
+
+
+def test_terminal_tables_come_every_print_every_updates(tmp_path, capsys):
+    _train(["--timesteps", 4 * 30 * 4, "--run-dir", tmp_path / "run", "--print-every", 2,
+            "--no-plots", *TINY])
+    out = capsys.readouterr().out
+    assert out.count("| rollout/") == 2  # 4 updates, a table every 2 (the CSV has every one)
+    assert len(rows(tmp_path / "run")) >= 4

@@ -53,9 +53,12 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
                      "--length", 20, "--out", out)
     assert out.read_bytes()[:4] == b"\x89PNG" and "mean bits per token" in res.stdout
     # a different model size cannot resume the FWM's run
+    config = (runs["fwm"] / "config.json").read_text()
     res = run_script("train_lm.py", "--model", "fwm", "--max-tokens", 800, "--run-dir", runs["fwm"],
-                     *tiny, "--embedding-size", "16", expect=1)
-    assert "different model" in res.stderr
+                     *tiny, "--embedding-size", "16", expect=2)
+    assert "cannot be resumed with these settings" in res.stderr
+    assert "model embedding_size=" in res.stderr and "(now 16)" in res.stderr
+    assert (runs["fwm"] / "config.json").read_text() == config  # the failed resume wrote nothing
     res = run_script("train_lm.py", "--corpus", "ptb", "--data-dir", data, expect=2)
     assert "sha256" in res.stderr and "ptb.train.txt" in res.stderr
 
@@ -113,3 +116,16 @@ def test_bench_lm_runs(run_script):
     res = run_script("bench_lm.py", "--size", "tiny", "--vocab", "50", "--batch-size", "2",
                      "--bptt", "5", "--repeats", "1", "--threads", "1")
     assert "AWD-LSTM" in res.stdout and "AWD-FWM" in res.stdout and "1.00x" in res.stdout
+
+
+def test_download_offline_and_a_corrupt_corpus_name_the_file(tmp_path, run_script):
+    res = run_script("download_data.py", "ptb", "--data-dir", tmp_path / "d", "--url",
+                     "file:///nowhere/at/all/", expect=1)
+    assert "could not fetch file:///nowhere/at/all/ptb.train.txt" in res.stderr
+    assert "Traceback" not in res.stderr and "--url" in res.stderr
+    from lm.data import read_words
+
+    bad = tmp_path / "wiki.train.tokens"
+    bad.write_bytes(b"fine words\n\xff\xfe broken\n")
+    with pytest.raises(ValueError, match=r"wiki\.train\.tokens: not UTF-8 text"):
+        read_words(bad)

@@ -162,10 +162,21 @@ def test_render_rgb_array_frame():
     ({"reset_after": 0}, "reset_after"),
     ({"graph_set": "valid"}, "graph_set"),
     ({"n_states": 3, "n_actions": 2, "n_graphs": 600}, "impossible"),
-    ({"graph_index": -1}, "graph index"),
+    ({"graph_index": -1}, r"graph_index must be None or an integer in \[0, 600\)"),
+    ({"graph_index": 600}, r"graph_index .* in \[0, 600\) .* got 600"),
+    ({"graph_index": 1e6}, r"graph_index .* got 1000000.0"),
+    ({"graph_index": 3, "graph_set": "sample"}, "graph_index=3 has no meaning with "
+                                                "graph_set='sample'"),
+    ({"graph_index": 1, "graphs": ring_graph()}, r"graph_index .* \[0, 1\)"),
+    ({"n_graphs": 10**7}, r"n_graphs must be an integer in \[1, 100,000\]"),
     ({"render_mode": "ansi"}, "render_mode"),
     ({"graphs": np.zeros((3, 4, 4))}, "graphs must have shape"),
     ({"graphs": np.full((3, 5, 5), 2)}, "only 0 and 1"),
+    ({"graphs": np.zeros((3, 5, 5))}, r"graphs\[0\] is not strongly connected"),
+    ({"graphs": np.stack([ring_graph(), np.eye(5, k=1)[None].repeat(3, 0)])},
+     r"graphs\[1\] is not strongly connected"),
+    ({"graphs": ring_graph() + np.eye(5, dtype=np.uint8)[None] * [[[0]], [[0]], [[1]]]},
+     r"graphs\[0\] has a self-loop"),
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -185,3 +196,30 @@ def test_bad_actions_and_step_before_reset():
     with pytest.raises(ValueError, match="integers"):
         env.step(0.5)
     env.step(np.int64(1))  # numpy integers are fine
+
+
+def test_registered_spec_metadata():
+    for env_id in metro_pomdp.REGISTERED:
+        spec = gym.spec(env_id)
+        assert spec.max_episode_steps == 30 and spec.reward_threshold is None
+    env = gym.make("MetroPOMDP-v0")
+    env.reset(seed=0)
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(0)
+        steps += 1
+        assert not terminated
+    assert steps == 30
+    # a longer episode through gym.make takes both arguments; make_vec refuses a mismatch
+    env = gym.make("MetroPOMDP-v0", episode_length=40, max_episode_steps=40)
+    env.reset(seed=0)
+    assert sum(1 for _ in iter(lambda: env.step(0)[3], True)) == 39
+    with pytest.raises(ValueError, match="max_episode_steps=30 differs from episode_length=40"):
+        gym.make_vec("MetroPOMDP-v0", num_envs=2, episode_length=40)
+    envs = gym.make_vec("MetroPOMDP-v0", num_envs=2, episode_length=40, max_episode_steps=40)
+    assert envs.config.episode_length == 40
+
+
+def test_a_hand_made_strongly_connected_graph_is_accepted():
+    env = MetroPOMDPEnv(graphs=np.stack([ring_graph(), ring_graph()]), graph_index=1)
+    assert env.reset(seed=0)[1]["graph_index"] == 1

@@ -134,3 +134,31 @@ def test_transition_table_rejects_nondeterministic_graph():
     adj[0, 0, 1] = adj[0, 0, 2] = 1
     with pytest.raises(ValueError, match="deterministic"):
         graphs.transition_table(adj)
+
+
+def test_large_graph_sets_show_progress_and_too_large_ones_are_refused(monkeypatch, capsys):
+    from metro_pomdp import graphs
+
+    monkeypatch.setattr(graphs, "PROGRESS_FROM", 5)
+    graphs.graph_set("train", 5, 3, n_graphs=7, data_seed=12)
+    assert "sampling 5x3 graph sets" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"n_graphs must be an integer in \[1, 100,000\]"):
+        graphs.graph_set("train", 5, 3, n_graphs=graphs.MAX_GRAPHS + 1)
+
+
+def test_reference_returns_are_the_readme_table_and_the_plots_lines():
+    import pathlib
+    import re
+
+    from metro_pomdp.baselines import evaluate_policy_returns, reference_returns
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {"random": r"\| uniformly random \| ([\d.]+) \| ([\d.]+) \|",
+            "shortest_path": r"\| shortest path, knowing the graph \| ([\d.]+) \| ([\d.]+) \|"}
+    for policy, pattern in rows.items():
+        train, test = map(float, re.search(pattern, readme).groups())
+        assert round(reference_returns("train")[policy], 2) == train
+        assert round(reference_returns("test")[policy], 2) == test
+    # measured, not stored: the same protocol by hand gives the same number
+    assert reference_returns("test")["random"] == evaluate_policy_returns(
+        "random", "test", episodes=10, seed=0).mean()

@@ -24,8 +24,10 @@ def _compare_infos(ours: dict, theirs: dict, keys):
                                     {"n_states": 10, "n_actions": 4, "graph_set": "test"}],
                          ids=["train", "sample", "10x4-test"])
 def test_vector_env_equals_sync_vector_env_of_single_envs(mode, kwargs):
-    ours = MetroPOMDPVectorEnv(num_envs=N, autoreset_mode=mode, graph_offset=3, **kwargs)
-    theirs = SyncVectorEnv([lambda i=i: MetroPOMDPEnv(graph_index=3 + i, **kwargs)
+    offset = 0 if kwargs.get("graph_set") == "sample" else 3  # sampling has no graph index
+    ours = MetroPOMDPVectorEnv(num_envs=N, autoreset_mode=mode, graph_offset=offset, **kwargs)
+    theirs = SyncVectorEnv([lambda i=i: MetroPOMDPEnv(
+        graph_index=None if kwargs.get("graph_set") == "sample" else offset + i, **kwargs)
                             for i in range(N)], autoreset_mode=mode)
     keys = ["agent", "reward_location", "graph_index", "reset_timer", "invalid_action",
             "reached_reward"]
@@ -158,3 +160,13 @@ def test_vector_render_rgb_array():
     frame = envs.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     envs.close()
+
+
+def test_graph_offset_outside_the_set_or_with_sampling_is_refused():
+    with pytest.raises(ValueError, match=r"graph_offset must be an integer in \[0, 600\)"):
+        MetroPOMDPVectorEnv(num_envs=2, graph_offset=600)
+    with pytest.raises(ValueError, match="graph_offset=2 has no meaning with graph_set='sample'"):
+        MetroPOMDPVectorEnv(num_envs=2, graph_offset=2, graph_set="sample")
+    # more envs than graphs wrap around, as documented: env i plays graph i mod n_graphs
+    envs = MetroPOMDPVectorEnv(num_envs=5, n_graphs=3, graph_offset=2)
+    np.testing.assert_array_equal(envs.reset(seed=0)[1]["graph_index"], [2, 0, 1, 2, 0])

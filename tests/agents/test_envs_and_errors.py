@@ -1,0 +1,104 @@
+"""RecurrentA2C on any registered Gymnasium id; clear errors for what the recurrent policies
+cannot do; checkpoints with ordinary file modes; devices checked; a readable terminal."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from agents.a2c import RecurrentA2C
+from agents.callbacks import EveryNth, WallClockLimit
+from agents.distributed import resolve_device
+from agents.policies import FWMPolicy, LstmPolicy
+from agents.vec_env import GymnasiumVecEnv, has_native_same_step, make_vec_env
+
+
+@pytest.mark.parametrize("env_id,core", [("CartPole-v1", "LstmPolicy"),
+                                         ("Pendulum-v1", "FWMPolicy"),
+                                         ("FrozenLake-v1", "LstmPolicy")])
+def test_any_registered_id_trains_and_evaluates(env_id, core):
+    model = RecurrentA2C(core, env_id, n_envs=4, n_steps=8, seed=0,
+                         policy_kwargs={"hidden_size": 8})
+    assert isinstance(model.env, DummyVecEnv) and model.env.num_envs == 4
+    model.learn(64)
+    assert model.num_timesteps == 64 and model._n_updates == 2
+    mean, _ = evaluate_policy(model, model.env, n_eval_episodes=2, deterministic=False)
+    assert np.isfinite(mean)
+
+
+def test_native_vector_env_where_it_takes_the_autoreset_mode():
+    assert has_native_same_step("MetroPOMDP-10x4-v0")
+    assert not has_native_same_step("CartPole-v1")  # CartPoleVectorEnv has a fixed mode
+    env = make_vec_env("MetroPOMDP-10x4-v0", 3)
+    assert isinstance(env.venv, GymnasiumVecEnv) and env.observation_space.shape == (28,)
+
+
+def test_feed_forward_algorithms_and_sb3_contrib_say_which_algorithm_to_use():
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3 import A2C, PPO
+
+    for algorithm in (PPO, A2C):
+        with pytest.raises(TypeError, match="train it with agents.a2c.RecurrentA2C"):
+            algorithm(FWMPolicy, "CartPole-v1", n_steps=8).learn(16)
+    with pytest.raises(AttributeError, match="FWMPolicy is a recurrent policy"):
+        RecurrentPPO(FWMPolicy, "CartPole-v1", n_steps=8)
+
+
+def test_a_policy_alias_keeps_its_core():
+    with pytest.raises(ValueError, match="FWMPolicy has the 'fwm' core, got core='lstm'"):
+        RecurrentA2C("FWMPolicy", "CartPole-v1", n_envs=2, policy_kwargs={"core": "lstm"})
+    with pytest.raises(ValueError, match="LstmPolicy has the 'lstm' core, got core='fwm'"):
+        RecurrentA2C(LstmPolicy, "CartPole-v1", n_envs=2, policy_kwargs={"core": "fwm"})
+
+
+def test_checkpoints_get_the_mode_of_a_plain_open(tmp_path):
+    old = os.umask(0o027)
+    try:
+        model = RecurrentA2C("LstmPolicy", "CartPole-v1", n_envs=2, n_steps=4,
+                             policy_kwargs={"hidden_size": 4})
+        model.save_atomic(tmp_path / "model.zip")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(tmp_path / "model.zip").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o640
+
+
+def test_a_cuda_device_without_cuda_is_an_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device 'cuda': CUDA is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu0")
+
+
+def test_every_nth_dump_reaches_the_terminal():
+    class Recorder:
+        def __init__(self):
+            self.steps = []
+
+        def write(self, key_values, key_excluded, step=0):
+            self.steps.append(step)
+
+        def close(self):
+            pass
+
+    recorder = Recorder()
+    thinned = EveryNth(recorder, 3)
+    for step in range(1, 10):
+        thinned.write({}, {}, step)
+    assert recorder.steps == [3, 6, 9]
+
+
+def test_the_wall_clock_bar_counts_minutes(capsys):
+    model = RecurrentA2C("LstmPolicy", "CartPole-v1", n_envs=2, n_steps=4,
+                         policy_kwargs={"hidden_size": 4})
+    model.learn(16, callback=WallClockLimit(120, progress=True))
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "/2.0 min" in bar and "steps/s" in bar and "s/s" not in bar.replace("steps/s", "")
