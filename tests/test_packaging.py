@@ -13,7 +13,7 @@ PACKAGES = ("metro_pomdp", "agents", "agents/fwm", "qa", "lm")
 
 
 def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                     "-q", "-w", str(tmp_path / "dist"), str(ROOT)], check=True, timeout=300,
                    capture_output=True)
     wheel, = (tmp_path / "dist").glob("metro_fwm-*.whl")
