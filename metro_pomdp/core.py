@@ -100,6 +100,31 @@ class MetroConfig:
                                 self.data_seed)
 
 
+def check_graph_index(index, n_graphs: int | None, name: str, optional: bool = False) -> None:
+    """Check an index into a fixed set of ``n_graphs`` graphs (None: the graphs are sampled,
+    and no index means anything).
+
+    Args:
+        index: the value given.
+        n_graphs: graphs in the set, or None when sampling.
+        name: the argument's name, for the message.
+        optional: whether None is also allowed (the message says so; None itself is never
+            passed here).
+
+    Raises:
+        ValueError: naming ``name``, the valid range and the value.
+    """
+    if n_graphs is None:
+        raise ValueError(f"{name}={index!r} has no meaning with graph_set='sample' (a fresh "
+                         f"graph every episode); "
+                         + (f"pass {name}=None, or graph_set='train' or 'test'" if optional
+                            else "leave it at 0"))
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) \
+            or not 0 <= index < n_graphs:
+        raise ValueError(f"{name} must be {'None or ' if optional else ''}an integer in "
+                         f"[0, {n_graphs}) (the set has {n_graphs} graphs), got {index!r}")
+
+
 def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
     """Check a custom graph set against the config and the family's promises (0/1, one target
     per (action, location), no self-loops, strongly connected); return it as a read-only uint8
@@ -157,14 +182,9 @@ class MetroCore:
         self._tables = (None if self.graph_set is None
                         else graphlib.transition_table(self.graph_set))  # [G, A, S]; validates
         n_graphs = 1 if self.graph_set is None else len(self.graph_set)
-        if self.graph_set is None and graph_offset != 0:
-            raise ValueError(f"graph_offset={graph_offset!r} has no meaning with "
-                             f"graph_set='sample' (a fresh graph every episode); leave it at 0")
-        if not isinstance(graph_offset, (int, np.integer)) or isinstance(graph_offset, bool) \
-                or not 0 <= graph_offset < n_graphs:
-            raise ValueError(f"graph_offset must be an integer in [0, {n_graphs}) (the set has "
-                             f"{n_graphs} graphs; env i plays graph (graph_offset + i) mod "
-                             f"{n_graphs}), got {graph_offset!r}")
+        if self.graph_set is not None or graph_offset != 0:  # sampling: only the default 0
+            check_graph_index(graph_offset, None if self.graph_set is None else n_graphs,
+                              "graph_offset")
         self.n_graphs = n_graphs
         self.random_graph = random_graph and self.graph_set is not None
         self.graph_index = (graph_offset + np.arange(n)) % n_graphs  # [N]

@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from metro_pomdp.core import MetroConfig, MetroCore, key_from_seed
+from metro_pomdp.core import MetroConfig, MetroCore, check_graph_index, key_from_seed
 
 
 def observation_space(config: MetroConfig) -> gym.spaces.Box:
@@ -155,20 +155,12 @@ class MetroPOMDPEnv(gym.Env):
                              f"None, got {render_mode!r}")
         self.config = MetroConfig(n_states, n_actions, episode_length, reward, penalty,
                                   reset_after, graph_set, n_graphs, data_seed)
-        if graph_index is not None:
-            if graphs is None and graph_set == "sample":
-                raise ValueError(f"graph_index={graph_index!r} has no meaning with "
-                                 f"graph_set='sample' (a fresh graph every episode); pass "
-                                 f"graph_index=None, or graph_set='train' or 'test'")
-            n_graphs_in_set = (self.config.n_graphs if graphs is None
-                               else 1 if np.ndim(graphs) == 3 else len(graphs))
-            if not isinstance(graph_index, (int, np.integer)) or isinstance(graph_index, bool) \
-                    or not 0 <= graph_index < n_graphs_in_set:
-                raise ValueError(f"graph_index must be None or an integer in [0, "
-                                 f"{n_graphs_in_set}) (the set has {n_graphs_in_set} graphs), "
-                                 f"got {graph_index!r}")
-        self._core = MetroCore(self.config, 1, graph_offset=graph_index or 0,
-                               random_graph=graph_index is None, graphs=graphs)
+        self._core = MetroCore(self.config, 1, random_graph=graph_index is None, graphs=graphs)
+        if graph_index is not None:  # checked against the set the core holds (custom or fixed)
+            core = self._core
+            check_graph_index(graph_index, None if core.graph_set is None else core.n_graphs,
+                              "graph_index", optional=True)
+            core.graph_index[:] = graph_index
         self.observation_space = observation_space(self.config)
         self.action_space = gym.spaces.Discrete(n_actions)
         self.render_mode = render_mode
