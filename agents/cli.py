@@ -1,4 +1,5 @@
-"""What the command-line scripts share: one help format for every ``--help``."""
+"""What the command-line scripts share: one help format for every ``--help``, and the checks
+of options that several scripts take."""
 
 from __future__ import annotations
 
@@ -17,3 +18,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 or not (action.option_strings or action.nargs in ("?", "*"))):
             return text
         return f"{text} (default: %(default)s)"
+
+
+def check_eval_envs(parser: argparse.ArgumentParser, eval_envs: int, *env_ids: str) -> None:
+    """``--eval-envs``: at least 1, and for a MetroPOMDP id at most the graphs of its set (env
+    ``i`` plays graph ``i``; more envs would replay graphs). Exits through ``parser.error``."""
+    from metro_pomdp import registered_config
+
+    if eval_envs < 1:
+        parser.error(f"--eval-envs must be a positive integer, got {eval_envs}")
+    for env_id in env_ids:
+        config = registered_config(env_id)
+        if config is not None and eval_envs > config.n_graphs:
+            parser.error(f"--eval-envs {eval_envs}: the evaluation sets have {config.n_graphs} "
+                         f"graphs (env i plays graph i); use at most {config.n_graphs}")

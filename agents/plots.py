@@ -10,6 +10,7 @@ import os
 import matplotlib
 from matplotlib.figure import Figure
 
+from metro_pomdp import registered_config
 from metro_pomdp.baselines import reference_returns
 
 
@@ -48,16 +49,12 @@ def read_eval_curve(run_dir: str, x_key: str = "eval/updates") -> dict[str, list
 def run_env_sizes(run_dir: str) -> tuple[int, int] | None:
     """``(n_states, n_actions)`` of the registered MetroPOMDP env a run trained on (its
     ``config.json``), or None for another env or a folder without a config."""
-    import metro_pomdp
-
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        kwargs = metro_pomdp.REGISTERED.get(json.load(f).get("env_id"))
-    if kwargs is None:
-        return None
-    return kwargs.get("n_states", 5), kwargs.get("n_actions", 3)
+        config = registered_config(json.load(f).get("env_id"))
+    return None if config is None else (config.n_states, config.n_actions)
 
 
 def plot_runs(runs: list[str], out: str, labels: list[str] | None = None, x: str = "updates",

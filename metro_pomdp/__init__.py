@@ -26,7 +26,7 @@ from metro_pomdp.vector_env import MetroPOMDPVectorEnv
 
 __all__ = [
     "MetroConfig", "MetroCore", "MetroPOMDPEnv", "MetroPOMDPVectorEnv", "REGISTERED",
-    "decode_observation", "graph_set", "sample_adjacency", "shortest_path_actions",
+    "decode_observation", "registered_config", "graph_set", "sample_adjacency", "shortest_path_actions",
     "shortest_path_lengths", "to_networkx", "transition_table",
 ]
 
@@ -50,3 +50,10 @@ for _env_id, _kwargs in REGISTERED.items():
             # configuration); the spec says so for tools that read it
             max_episode_steps=MetroConfig.episode_length,
         )
+
+
+def registered_config(env_id: str) -> MetroConfig | None:
+    """The :class:`MetroConfig` of a registered MetroPOMDP id (its sizes, graph set, number of
+    graphs), None for any other id."""
+    kwargs = REGISTERED.get(env_id)
+    return None if kwargs is None else MetroConfig(**kwargs)

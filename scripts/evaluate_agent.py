@@ -18,17 +18,14 @@ import json
 import pathlib
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-import metro_pomdp
-
-from agents.cli import HelpFormatter
 from agents.a2c import RecurrentA2C
 from agents.callbacks import episode_rewards
-from agents.vec_env import make_vec_env
+from agents.cli import HelpFormatter, check_eval_envs
 from agents.distributed import parse_device
+from agents.vec_env import make_vec_env
 
 MODES = {"sampled": False, "greedy": True}
 
@@ -54,8 +51,6 @@ def main(argv: list[str] | None = None) -> dict:
     args.device = parse_device(parser, args.device)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    if args.eval_envs < 1:
-        parser.error(f"--eval-envs must be >= 1, got {args.eval_envs}")
     for name in ("model.zip", "config.json"):
         if not (args.run_dir / name).is_file():
             parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
@@ -64,11 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
 
     config = json.loads((args.run_dir / "config.json").read_text())
-    if config["env_id"] in metro_pomdp.REGISTERED:
-        n_graphs = gym.spec(config["env_id"]).kwargs.get("n_graphs", 600)
-        if args.eval_envs > n_graphs:
-            parser.error(f"--eval-envs {args.eval_envs}: the sets have {n_graphs} graphs (env i "
-                         f"plays graph i); use at most {n_graphs}")
+    check_eval_envs(parser, args.eval_envs, config["env_id"], config["test_env_id"])
     model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
     envs = {"train": make_vec_env(config["env_id"], args.eval_envs),
             "test": make_vec_env(config["test_env_id"], args.eval_envs)}

@@ -36,9 +36,9 @@ import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import HumanOutputFormat, Logger, make_output_format
 
-from agents.cli import HelpFormatter
 from agents import allocator
 from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
+from agents.cli import HelpFormatter, check_eval_envs
 from agents.callbacks import (
     AppendingCSVOutputFormat,
     AtomicCheckpoint,
@@ -51,6 +51,7 @@ from agents.callbacks import (
 from agents.distributed import parse_device
 from agents.plots import plot_runs
 from agents.vec_env import make_vec_env
+from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
 
 
@@ -139,37 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
-    """The ``dest`` of every flag that ``argv`` names explicitly (defaults left out)."""
-    probe = argparse.ArgumentParser(add_help=False)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            kwargs = {"nargs": action.nargs} if action.nargs is not None else {}
-            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-                probe.add_argument(*action.option_strings, dest=action.dest,
-                                   action="store_const", const=True, default=argparse.SUPPRESS)
-            else:
-                probe.add_argument(*action.option_strings, dest=action.dest,
-                                   default=argparse.SUPPRESS, **kwargs)
-    known, _ = probe.parse_known_args(argv)
-    return set(vars(known))
+def given_flags(argv) -> set[str]:
+    """The ``dest`` of every flag that ``argv`` names explicitly (defaults left out): the
+    script's parser with every default suppressed, so only given flags reach the namespace."""
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
 
 
 def test_env_id_for(env_id: str) -> str:
     """The held-out variant of a training env id: ``MetroPOMDP-...-v0`` ->
     ``MetroPOMDP-...-Test-v0`` where that id is registered; otherwise ``env_id`` itself."""
-    import metro_pomdp
-
-    if env_id in metro_pomdp.REGISTERED and "-Test-" not in env_id:
+    if env_id in REGISTERED and "-Test-" not in env_id:
         name, _, version = env_id.rpartition("-")
         candidate = f"{name}-Test-{version}"
-        if candidate in metro_pomdp.REGISTERED:
+        if candidate in REGISTERED:
             return candidate
     return env_id
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = build_parser()
+def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """``argv`` parsed by ``p`` (:func:`build_parser`) and checked; a bad value exits through
+    ``p.error``."""
     args = p.parse_args(argv)
     if args.minutes is None and args.timesteps is None:
         p.error("give a budget: --minutes and/or --timesteps")
@@ -177,7 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--minutes must be positive, got {args.minutes}")
     if args.timesteps is not None and args.timesteps < 1:
         p.error(f"--timesteps must be positive, got {args.timesteps}")
-    for name in ("eval_every", "eval_envs", "checkpoint_every", "log_every", "print_every",
+    for name in ("eval_every", "checkpoint_every", "log_every", "print_every",
                  "n_envs", "hidden", "d_fwm"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer, got "
@@ -202,7 +195,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.resume and (args.overwrite or args.run_dir):
         p.error("--resume RUN_DIR names the run; it takes neither --run-dir nor --overwrite")
     args.device = parse_device(p, args.device)
-    args.given = given_flags(p, argv)
+    args.given = given_flags(argv)
     return args
 
 
@@ -257,14 +250,6 @@ def make_logger(run_dir: str, progress_bar: bool, print_every: int) -> Logger:
     return Logger(folder=run_dir, output_formats=formats)
 
 
-def _metro_sizes(env_id: str) -> tuple[int, int] | None:
-    """``(n_states, n_actions)`` of a registered MetroPOMDP id, None for any other env."""
-    import metro_pomdp
-
-    kwargs = metro_pomdp.REGISTERED.get(env_id)
-    return None if kwargs is None else (kwargs.get("n_states", 5), kwargs.get("n_actions", 3))
-
-
 def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
     """The training VecEnv and the ``{"train", "test"}`` evaluation VecEnvs of a run; a bad
     combination exits through ``parser.error`` before anything is written."""
@@ -278,16 +263,11 @@ def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
             parser.error(f"{flag} {name}: {err}")
     train_kwargs = {}
     if config.get("random_graph"):
-        if _metro_sizes(env_id) is None:
+        if registered_config(env_id) is None:
             parser.error(f"--random-graph draws MetroPOMDP graphs; {env_id} is not a "
                          f"MetroPOMDP id")
         train_kwargs["random_graph"] = True
-    n_graphs = None
-    if _metro_sizes(env_id) is not None:
-        n_graphs = gym.spec(env_id).kwargs.get("n_graphs", 600)
-        if eval_envs > n_graphs:
-            parser.error(f"--eval-envs {eval_envs}: the evaluation sets have {n_graphs} graphs "
-                         f"(env i plays graph i); use at most {n_graphs}")
+    check_eval_envs(parser, eval_envs, env_id, test_id)
     env = make_vec_env(env_id, config["n_envs"], **train_kwargs)
     evals = {"train": make_vec_env(env_id, eval_envs),
              "test": make_vec_env(test_id, eval_envs)}
@@ -303,8 +283,8 @@ def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
     parser = build_parser()
+    args = parse_args(parser, argv)
     allocator.from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -401,10 +381,11 @@ def main(argv=None) -> dict:
     if not args.no_plots:
         curve = plot_runs([run_dir], os.path.join(run_dir, "curve.png"))
         print(f"wrote {curve}")
-        sizes = _metro_sizes(config["env_id"])
-        if sizes is not None:
+        metro = registered_config(config["env_id"])
+        if metro is not None:
             graphs = save_graph_grid("train", 8, pathlib.Path(run_dir) / "graphs.png",
-                                     seed=config["seed"], n_states=sizes[0], n_actions=sizes[1])
+                                     seed=config["seed"], n_states=metro.n_states,
+                                     n_actions=metro.n_actions)
             print(f"wrote {graphs}")
     return result
 
