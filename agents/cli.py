@@ -14,7 +14,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or default in (None, False, [], argparse.SUPPRESS)
+        # identity, not ==: a default of 0 (== False) is worth stating
+        nothing = default is None or default is False or default is argparse.SUPPRESS \
+            or (isinstance(default, list) and not default)
+        if ("default" in text or nothing
                 or not (action.option_strings or action.nargs in ("?", "*"))):
             return text
         return f"{text} (default: %(default)s)"

@@ -52,3 +52,13 @@ def test_every_option_has_help_with_its_default_once(path):
         assert action.help, f"{path.name}: {name} has no help text"
         text = owner.formatter_class(owner.prog)._expand_help(action)
         assert text.count("default") <= 1, f"{path.name}: {name} states its default twice: {text}"
+
+
+def test_a_zero_default_is_stated():
+    from agents.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    parser.add_argument("--seed", type=int, default=0, help="seed")
+    parser.add_argument("--flag", action="store_true", help="a switch")
+    text = parser.format_help()
+    assert "seed (default: 0)" in text and "a switch (default" not in text
