@@ -26,7 +26,8 @@ from metro_pomdp.vector_env import MetroPOMDPVectorEnv
 
 __all__ = [
     "MetroConfig", "MetroCore", "MetroPOMDPEnv", "MetroPOMDPVectorEnv", "REGISTERED",
-    "decode_observation", "registered_config", "graph_set", "sample_adjacency", "shortest_path_actions",
+    "decode_observation", "graph_set", "registered_config", "sample_adjacency",
+    "shortest_path_actions",
     "shortest_path_lengths", "to_networkx", "transition_table",
 ]
 

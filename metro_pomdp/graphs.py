@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # networkx is only needed for `to_networkx`
 
 RNG = np.random.Generator | np.random.RandomState
 
-#: The paper's data seed for the fixed graph sets (as in the authors' code).
+#: The paper's data seed for the fixed graph sets (the authors' code).
 DATA_SEED = 666
 #: The paper's number of train and of test graphs (one per parallel agent).
 N_GRAPHS = 600
@@ -166,7 +166,8 @@ def graph_set(split: str, n_states: int = 5, n_actions: int = 3, n_graphs: int =
     """The paper's fixed graph sets: identical for every user, train and test disjoint.
 
     ``n_graphs`` test graphs are drawn first from ``RandomState(data_seed)``, then ``n_graphs``
-    train graphs from the same stream, each rejected if it equals a test graph (as in the authors' code).
+    train graphs from the same stream, each rejected if it equals a test graph (as in the authors'
+    code).
     The result is cached and read-only. Sets of :data:`PROGRESS_FROM` graphs or more show a
     progress bar; more than :data:`MAX_GRAPHS` are refused.
 

@@ -137,7 +137,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Training settings; the defaults are the paper's FWM run (appendix D and the authors' code)."""
+    """Training settings; the defaults are the paper's FWM run (appendix D, the authors' code)."""
 
     mode: str = "qa"
     batch_size: int = 32

@@ -21,11 +21,11 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.cli import HelpFormatter
 from agents import allocator
 from agents.a2c import PAPER_PRESET, RecurrentA2C
-from agents.vec_env import make_metro_vec_env
+from agents.cli import HelpFormatter
 from agents.distributed import parse_device
+from agents.vec_env import make_metro_vec_env
 
 
 class _Split(BaseCallback):
@@ -73,7 +73,8 @@ def main(argv=None) -> dict:
                         "heads, as in the earlier rows of docs/results.md; scripts/"
                         "train_agent.py trains with 64 64)")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
     allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
     args.device = parse_device(p, args.device)

@@ -21,10 +21,10 @@ import time
 import torch
 from torch import nn
 
-from agents.cli import HelpFormatter
 from agents import allocator
-from agents.fwm import FWMCell, FWMConfig
+from agents.cli import HelpFormatter
 from agents.distributed import parse_device
+from agents.fwm import FWMCell, FWMConfig
 
 
 class TokenModel(nn.Module):
@@ -97,10 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
     parser.add_argument("--batch", type=int, default=32, help="catbAbI batch size B")
     parser.add_argument("--bptt", type=int, default=200, help="catbAbI segment length T")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per row; the best is reported")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed calls per row; the best is reported")
     parser.add_argument("--reference-steps", type=int, default=10,
                         help="sequence length for the (slow) plain-loop reference")
-    parser.add_argument("--skip-reference", action="store_true", help="leave out the slow plain-loop reference rows")
+    parser.add_argument("--skip-reference", action="store_true",
+                        help="leave out the slow plain-loop reference rows")
     parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[],
                         help="also time both cells at these chunk lengths of the chunk-parallel "
                              "scan (the main rows use FWMConfig's default)")

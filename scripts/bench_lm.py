@@ -18,9 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from agents.cli import HelpFormatter
-from agents.regularization import activation_regularization, temporal_activation_regularization
-from lm.model import SIZES, LanguageModel, LMConfig
 from agents.distributed import parse_device
+from agents.regularization import (
+    activation_regularization,
+    temporal_activation_regularization,
+)
+from lm.model import SIZES, LanguageModel, LMConfig
 
 SIZES = {**SIZES, "tiny": {"embedding_size": 8, "hidden_size": 8, "n_layers": 2, "d_fwm": 4}}
 
@@ -75,9 +78,12 @@ def main(argv=None) -> dict:
     p.add_argument("--vocab", type=int, default=10_000, help="PTB's vocabulary")
     p.add_argument("--batch-size", type=int, default=20, help="training batch size")
     p.add_argument("--bptt", type=int, default=70, help="tokens per training segment")
-    p.add_argument("--repeats", type=int, default=3, help="timed calls per row; the best is reported")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed calls per row; the best is reported")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="auto",
+                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     args = p.parse_args(argv)
     args.device = parse_device(p, args.device)
     if args.threads:

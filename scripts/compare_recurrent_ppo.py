@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from agents.cli import HelpFormatter
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
-from agents.vec_env import make_metro_vec_env
+from agents.cli import HelpFormatter
 from agents.distributed import parse_device
+from agents.vec_env import make_metro_vec_env
 
 
 def evaluate(model, n_envs: int = 600) -> dict[str, float]:

@@ -29,8 +29,8 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from agents.cli import HelpFormatter
 from agents.checksums import sha256_of
+from agents.cli import HelpFormatter
 from lm.data import CORPORA, SPLITS
 from qa.data import BABI_SHA256
 

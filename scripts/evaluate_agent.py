@@ -42,9 +42,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
                         help="sampled actions (as training's evaluations) and/or greedy ones "
                              "(default: both)")
-    parser.add_argument("--seed", type=int, default=0, help="env and action-sampling seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="env and action-sampling seed (default: 0)")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="results JSON (default: RUN_DIR/evaluation.json)")
     args = parser.parse_args(argv)

@@ -20,8 +20,8 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.vec_env import VecMonitor
 
-from agents.cli import HelpFormatter
 from agents.a2c import PAPER_PRESET, RecurrentA2C
+from agents.cli import HelpFormatter
 from agents.vec_env import GymnasiumVecEnv
 from metro_pomdp import MetroPOMDPVectorEnv, graph_set
 

@@ -47,10 +47,12 @@ def main(argv=None) -> None:
     tasks.add_argument("--out", default="catbabi_tasks.png", help="PNG to write")
     keys = sub.add_parser("keys", help="figure 3: read queries vs write keys")
     keys.add_argument("run", help="a train_catbabi.py run folder of the FWM (best.pt)")
-    keys.add_argument("--task", type=int, default=2, choices=TASKS, help="bAbI task whose story is drawn")
+    keys.add_argument("--task", type=int, default=2, choices=TASKS,
+                      help="bAbI task whose story is drawn")
     keys.add_argument("--story", type=int, default=0, help="index among the task's stories")
     keys.add_argument("--question", type=int, default=1, help="1 = the story's first question")
-    keys.add_argument("--split", default="valid", choices=["train", "valid", "test"], help="split the story comes from")
+    keys.add_argument("--split", default="valid", choices=["train", "valid", "test"],
+                      help="split the story comes from")
     keys.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
     keys.add_argument("--no-verify", action="store_true",
                       help="skip the SHA-256 check of the bAbI files (for your own files)")

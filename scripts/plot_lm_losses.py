@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 
-
 from agents.cli import HelpFormatter
 from lm.data import CORPORA, SPLITS, load_corpus
 from lm.model import LanguageModel
@@ -28,8 +27,10 @@ def main(argv=None) -> dict:
                                 formatter_class=HelpFormatter)
     p.add_argument("first", help="checkpoint of the first model (e.g. the LSTM's best.pt)")
     p.add_argument("second", help="checkpoint of the second model (e.g. the FWM's best.pt)")
-    p.add_argument("--names", nargs=2, default=["LSTM", "FWM"], help="legend names of the two checkpoints")
-    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb", help="corpus the checkpoints were trained on")
+    p.add_argument("--names", nargs=2, default=["LSTM", "FWM"],
+                   help="legend names of the two checkpoints")
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb",
+                   help="corpus the checkpoints were trained on")
     p.add_argument("--split", choices=SPLITS, default="test", help="split whose text is scored")
     p.add_argument("--start", type=int, default=0, help="first token of the plotted stretch")
     p.add_argument("--length", type=int, default=60, help="tokens plotted")

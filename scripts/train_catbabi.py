@@ -22,8 +22,8 @@ import os
 
 import torch
 
-from agents.cli import HelpFormatter
 from agents import allocator
+from agents.cli import HelpFormatter
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
@@ -60,7 +60,8 @@ def main(argv=None) -> dict:
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initialisation and of the training stream's order")
-    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    p.add_argument("--device", default="auto",
+                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -28,8 +28,8 @@ import time
 import numpy as np
 import torch
 
-from agents.cli import HelpFormatter
 from agents import allocator
+from agents.cli import HelpFormatter
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
@@ -54,10 +54,12 @@ def asgd_epoch(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb", help="Penn Treebank or WikiText-2")
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb",
+                   help="Penn Treebank or WikiText-2")
     p.add_argument("--model", choices=["lstm", "fwm"], default="fwm",
                    help="AWD-LSTM, or AWD-FWM (the FWM on the last layer)")
-    p.add_argument("--size", choices=sorted(SIZES), default="paper", help="model size (paper: the AWD sizes of appendix H)")
+    p.add_argument("--size", choices=sorted(SIZES), default="paper",
+                   help="model size (paper: the AWD sizes of appendix H)")
     p.add_argument("--embedding-size", type=int, help="override the size's embedding size")
     p.add_argument("--hidden-size", type=int, help="override the size's hidden size")
     p.add_argument("--layers", type=int, help="override the size's number of layers")
@@ -75,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, help="stop after this many training tokens")
     p.add_argument("--minutes", type=float, help="wall-clock budget for training")
     p.add_argument("--eval-every", type=int, help="validate every N batches (default: epoch)")
-    p.add_argument("--eval-batch-size", type=int, default=10, help="batch size of the validation during training")
+    p.add_argument("--eval-batch-size", type=int, default=10,
+                   help="batch size of the validation during training")
     p.add_argument("--final-batch-size", type=int, default=1,
                    help="batch size of the final valid/test evaluation (paper: 1)")
-    p.add_argument("--no-final-eval", action="store_true", help="skip the final valid/test evaluation (results.json)")
+    p.add_argument("--no-final-eval", action="store_true",
+                   help="skip the final valid/test evaluation (results.json)")
     p.add_argument("--eval-train", action="store_true",
                    help="also evaluate the training split in the final evaluation (slow: the "
                         "whole split at --final-batch-size)")
@@ -86,8 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the corpus files (for your own corpus)")
     p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, dropout and BPTT lengths")
-    p.add_argument("--device", default="auto", help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initialisation, dropout and BPTT lengths")
+    p.add_argument("--device", default="auto",
+                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     allocator.add_keep_memory_flag(p)

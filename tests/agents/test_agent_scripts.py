@@ -156,7 +156,8 @@ def _train(argv, capsys=None):
     """``train_agent.main(argv)`` in this process; returns its result dict."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("train_agent", ROOT / "scripts" / "train_agent.py")
+    script = ROOT / "scripts" / "train_agent.py"
+    spec = importlib.util.spec_from_file_location("train_agent", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

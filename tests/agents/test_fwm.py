@@ -8,8 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.fwm import (FWMCell, FWMConfig, fold, fwm_scan, fwm_scan_reference, fwm_step,
-                        low_rank_memory, lstm_step, lstm_with_resets, make_key)
+from agents.fwm import (
+    FWMCell,
+    FWMConfig,
+    fold,
+    fwm_scan,
+    fwm_scan_reference,
+    fwm_step,
+    low_rank_memory,
+    lstm_step,
+    lstm_with_resets,
+    make_key,
+)
 from agents.fwm.ops import tanh
 from agents.regularization import weight_drop_
 

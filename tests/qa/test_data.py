@@ -9,9 +9,9 @@ import pytest
 from qa.data import (
     BABI_SHA256,
     EOS,
-    EncodedStories,
     PAPER_TABLE_3,
     SPLITS,
+    EncodedStories,
     Vocabulary,
     babi_dir,
     eval_segments,
