@@ -1,4 +1,5 @@
-"""Checksums shared by the data loaders (``qa``, ``lm``) and ``scripts/download_data.py``."""
+"""Checksums shared by the data loaders (``qa``, ``lm``) and ``scripts/download_data.py``, and
+the resume check built on the vocabulary fingerprint."""
 
 from __future__ import annotations
 
@@ -20,3 +21,20 @@ def fingerprint(words: Iterable[str]) -> str:
     """A short hash of an ordered word list (a vocabulary's id -> word table), recorded in
     checkpoints so that a run cannot be resumed on another vocabulary."""
     return hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
+
+
+def refuse_unresumable(path: str | os.PathLike, problems: list[str],
+                       saved_vocabulary: str | None, vocabulary: str | None) -> None:
+    """Raise unless the checkpoint ``path`` can be resumed: ``problems`` lists the settings that
+    differ (each as ``name value (now value)``); a vocabulary :func:`fingerprint` other than the
+    checkpoint's is one more.
+
+    Raises:
+        ValueError: naming the checkpoint and every difference.
+    """
+    if saved_vocabulary != vocabulary:
+        problems = [*problems, f"vocabulary {saved_vocabulary} (now {vocabulary})"]
+    if problems:
+        raise ValueError(f"{os.fspath(path)} cannot be resumed with these settings; it was "
+                         f"trained with {'; '.join(problems)}. Use the run's own settings, or "
+                         f"another run dir")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from agents.atomic import torch_save_atomic
+from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
     barrier,
@@ -201,12 +202,7 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
                 for k, v in ckpt["model_config"].items() if model_config.get(k) != v]
     problems += [f"{k}={v!r} (now {getattr(config, k)!r})" for k, v in ckpt["config"].items()
                  if k not in RESUME_FREE and getattr(config, k) != v]
-    if ckpt.get("vocabulary") != vocabulary:
-        problems.append(f"vocabulary {ckpt.get('vocabulary')} (now {vocabulary})")
-    if problems:
-        raise ValueError(f"{last_path} cannot be resumed with these settings; it was trained "
-                         f"with {'; '.join(problems)}. Use the run's own settings, or another "
-                         f"run dir")
+    refuse_unresumable(last_path, problems, ckpt.get("vocabulary"), vocabulary)
     return ckpt
 
 

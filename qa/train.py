@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from agents.atomic import torch_save_atomic
+from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
     barrier,
@@ -197,12 +198,7 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
             ", ".join(f"{k} {theirs[k]} (now {mine[k]})" for k in shapes[:4])) if part))
     problems += [f"{k} {ckpt['config'][k]!r} (now {getattr(config, k)!r})" for k in RESUME_FIXED
                  if ckpt["config"][k] != getattr(config, k)]
-    if ckpt.get("vocabulary") != vocabulary:
-        problems.append(f"vocabulary {ckpt.get('vocabulary')} (now {vocabulary})")
-    if problems:
-        raise ValueError(f"{last_path} cannot be resumed with these settings; it was trained "
-                         f"with {'; '.join(problems)}. Use the run's own settings, or another "
-                         f"run dir")
+    refuse_unresumable(last_path, problems, ckpt.get("vocabulary"), vocabulary)
     return ckpt
 
 
