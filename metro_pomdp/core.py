@@ -201,8 +201,7 @@ class MetroCore:
         self.has_reset = False
         self._synced_t = True  # all envs at the same step: draws are rows, not gathers
         t_len = c.episode_length
-        self._goal_any = np.zeros((t_len, n), dtype=np.int64)  # [T, N] per-step draws
-        self._goal_off = np.zeros((t_len, n), dtype=np.int64)
+        self._goal_off = np.zeros((t_len, n), dtype=np.int64)  # [T, N] per-step draws
         self._agent_off = np.zeros((t_len, n), dtype=np.int64)
         self._rows = np.arange(n)
         self._table_start = self._rows * (c.n_actions * c.n_states)  # row offsets into table
@@ -243,8 +242,7 @@ class MetroCore:
         goal = _below(hi[1], c.n_states)
         self.goal[idx] = goal
         self.agent[idx] = (goal + 1 + _below(lo[1], c.n_states - 1)) % c.n_states
-        # placements after steps 1..T: reward anywhere / offset from the old reward / agent offset
-        self._goal_any[:, idx] = _below(hi[2:], c.n_states)
+        # placements after steps 1..T: offsets from the old reward location and from the new one
         self._goal_off[:, idx] = _below(hi[2:], c.n_states - 1)
         self._agent_off[:, idx] = _below(lo[2:], c.n_states - 1)
         self.timer[idx] = 0
@@ -306,19 +304,17 @@ class MetroCore:
         reward = success * c.reward - invalid * c.penalty
         self.timer += 1
         replace = success | (self.timer >= c.reset_after)
-        # Place reward and agent anew where needed (appendix I), with this step's draws: the
-        # reward anywhere, or anywhere but its old location after a success; the agent anywhere
-        # but on the reward.
+        # Place reward and agent anew where needed (appendix I), with this step's draws, by one
+        # rule after a success and after a timeout: the reward anywhere but its old location,
+        # the agent anywhere but on the new reward.
         if self._synced_t:
             k = self.t[0] % c.episode_length
-            goal_any, goal_off, agent_off = self._goal_any[k], self._goal_off[k], self._agent_off[k]
+            goal_off, agent_off = self._goal_off[k], self._agent_off[k]
         else:
             k = self.t % c.episode_length
-            goal_any = self._goal_any[k, self._rows]
             goal_off = self._goal_off[k, self._rows]
             agent_off = self._agent_off[k, self._rows]
-        new_goal = np.where(success, (self.goal + 1 + goal_off) % c.n_states, goal_any)
-        self.goal = np.where(replace, new_goal, self.goal)
+        self.goal = np.where(replace, (self.goal + 1 + goal_off) % c.n_states, self.goal)
         self.agent = np.where(replace, (self.goal + 1 + agent_off) % c.n_states, self.agent)
         self.timer = np.where(replace, 0, self.timer)  # the timer restarts with every placement
         self.t += 1

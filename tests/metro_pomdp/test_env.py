@@ -106,6 +106,33 @@ def test_timeout_after_six_unsuccessful_steps():
     assert placements == 5
 
 
+def test_placement_rules_after_success_and_after_timeout():
+    """Every placement, after an arrival or after the 6-step timer, moves the reward off its old
+    location and puts the agent off the new one; over 600 envs and 30 steps each case occurs
+    hundreds of times and every new reward location other than the old one is drawn."""
+    from metro_pomdp import MetroPOMDPVectorEnv
+
+    envs = MetroPOMDPVectorEnv(num_envs=600, autoreset_mode="SameStep")
+    rng = np.random.default_rng(0)
+    _, info = envs.reset(seed=3)
+    counts = {"success": 0, "timeout": 0}
+    offsets = {"success": set(), "timeout": set()}
+    for _ in range(29):  # the 30th step ends the episode, and SameStep would reset
+        goal, timer = info["reward_location"], info["reset_timer"]
+        _, _, _, _, info = envs.step(rng.integers(3, size=600))
+        for case, where in (("success", info["reached_reward"]),
+                            ("timeout", ~info["reached_reward"] & (timer + 1 == 6))):
+            assert (info["reset_timer"][where] == 0).all()
+            assert (info["reward_location"][where] != goal[where]).all(), case
+            assert (info["agent"][where] != info["reward_location"][where]).all(), case
+            counts[case] += int(where.sum())
+            offsets[case] |= set(((info["reward_location"] - goal)[where] % 5).tolist())
+        moved = ~info["reached_reward"] & (timer + 1 < 6)
+        assert (info["reward_location"][moved] == goal[moved]).all()  # no placement in between
+    assert min(counts.values()) > 300, counts
+    assert offsets == {"success": {1, 2, 3, 4}, "timeout": {1, 2, 3, 4}}
+
+
 def test_reset_observation_layout():
     env = MetroPOMDPEnv()
     obs, info = env.reset(seed=5)
