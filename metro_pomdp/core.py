@@ -16,6 +16,7 @@ its episode without a reset, which only ``AutoresetMode.DISABLED`` allows, the r
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,6 +44,20 @@ def _below(u32: np.ndarray, high: int) -> np.ndarray:
 def key_from_seed(seed_rng: np.random.Generator) -> int:
     """An environment's 63-bit random key, drawn from its Gymnasium ``np_random``."""
     return int(seed_rng.integers(0, _KEY_MASK, dtype=np.int64))
+
+
+class Transition(NamedTuple):
+    """The last step of each env, as ``[N]`` arrays (:attr:`MetroCore.last_step`): what a
+    picture of the step shows before agent and reward are placed anew."""
+
+    agent: np.ndarray  #: where the agent was
+    action: np.ndarray
+    moved_to: np.ndarray  #: where the action took it (``agent`` after an invalid action)
+    invalid: np.ndarray  #: the action was not an edge: the agent stayed, ``-penalty``
+    reached: np.ndarray  #: ``moved_to`` is the reward location: ``+reward``
+    placed: np.ndarray  #: agent and reward were then placed anew (arrival or timeout)
+    reward: np.ndarray  #: the step's reward
+    reward_location: np.ndarray  #: the reward location during the step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +214,7 @@ class MetroCore:
         self.key = np.zeros(n, dtype=np.uint64)
         self.counter = np.zeros(n, dtype=np.uint64)
         self.has_reset = False
+        self.last_step: Transition | None = None  # set by every step(); t == 0 after a reset
         self._synced_t = True  # all envs at the same step: draws are rows, not gathers
         t_len = c.episode_length
         self._goal_off = np.zeros((t_len, n), dtype=np.int64)  # [T, N] per-step draws
@@ -299,11 +315,15 @@ class MetroCore:
         # deterministic transition T[n, a, agent], -1 if there is no such edge
         nxt = self.table.reshape(-1).take(self._table_start + a * c.n_states + self.agent)
         invalid = nxt < 0
-        self.agent = np.where(invalid, self.agent, nxt)
+        before = self.agent
+        self.agent = np.where(invalid, before, nxt)
         success = self.agent == self.goal
         reward = success * c.reward - invalid * c.penalty
         self.timer += 1
         replace = success | (self.timer >= c.reset_after)
+        # what a picture of this step shows, before the placement below moves agent and reward
+        self.last_step = Transition(before, a, self.agent, invalid, success, replace, reward,
+                                    self.goal)
         # Place reward and agent anew where needed (appendix I), with this step's draws, by one
         # rule after a success and after a timeout: the reward anywhere but its old location,
         # the agent anywhere but on the new reward.

@@ -208,8 +208,8 @@ class MetroPOMDPEnv(gym.Env):
         if self._renderer is None:
             self._renderer = render.Renderer(self.config.n_states, self.render_mode)
         c = self._core
-        return self._renderer.draw(self.adjacency, int(c.agent[0]), int(c.goal[0]),
-                                   f"t={int(c.t[0])}  reward so far={c.reward_sum[0]:.2f}")
+        # the current state: after an arrival or a timeout, the new placement
+        return self._renderer.draw(self.adjacency, **render.step_frames(c, 0)[-1])
 
     def close(self):
         if self._renderer is not None:

@@ -157,8 +157,8 @@ class MetroPOMDPVectorEnv(VectorEnv):
         if self._renderer is None:
             self._renderer = render.Renderer(self.config.n_states, self.render_mode)
         c = self._core
-        return self._renderer.draw(self.adjacency[0], int(c.agent[0]), int(c.goal[0]),
-                                   f"env 0  t={int(c.t[0])}")
+        # the current state: after an arrival or a timeout, the new placement
+        return self._renderer.draw(self.adjacency[0], **render.step_frames(c, 0)[-1], title="env 0 of the batch")
 
     def close_extras(self, **kwargs):
         if self._renderer is not None:

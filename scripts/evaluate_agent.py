@@ -16,18 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import time
 
-import numpy as np
 import torch
 
 from agents.a2c import RecurrentA2C
-from agents.callbacks import episode_rewards
 from agents.cli import HelpFormatter, check_eval_envs
 from agents.distributed import parse_device
-from agents.vec_env import make_vec_env
-
-MODES = {"sampled": False, "greedy": True}
+from agents.evaluation import MODES, evaluate_splits
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -63,29 +58,14 @@ def main(argv: list[str] | None = None) -> dict:
     config = json.loads((args.run_dir / "config.json").read_text())
     check_eval_envs(parser, args.eval_envs, config["env_id"], config["test_env_id"])
     model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
-    envs = {"train": make_vec_env(config["env_id"], args.eval_envs),
-            "test": make_vec_env(config["test_env_id"], args.eval_envs)}
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
                "graphs": args.eval_envs, "seed": args.seed}
     print(f"{args.run_dir}: {model._n_updates} updates, {model.num_timesteps:,} env steps; "
           f"{args.episodes} episode(s) on each of {args.eval_envs} graphs per split")
-    print(f"{'actions':<9}{'split':<7}{'mean reward':>12}{'s.e.':>7}{'episodes':>10}{'s':>7}")
-    for mode in args.modes:
-        for split, env in envs.items():
-            torch.manual_seed(args.seed)  # the action sampling
-            start = time.perf_counter()
-            rewards = episode_rewards(model, {split: env}, args.episodes * args.eval_envs,
-                                      MODES[mode], args.seed)[split]
-            seconds = time.perf_counter() - start
-            stderr = float(rewards.std(ddof=1) / np.sqrt(len(rewards))) if len(rewards) > 1 \
-                else float("nan")
-            results[f"{mode}/{split}"] = {"mean": float(rewards.mean()), "stderr": stderr,
-                                          "episodes": len(rewards)}
-            print(f"{mode:<9}{split:<7}{rewards.mean():>12.2f}{stderr:>7.2f}"
-                  f"{len(rewards):>10}{seconds:>7.1f}", flush=True)
-    for env in envs.values():
-        env.close()
+    results.update(evaluate_splits(
+        model, {"train": config["env_id"], "test": config["test_env_id"]}, args.episodes,
+        args.eval_envs, tuple(args.modes), args.seed, print_table=True))
     out = args.out or args.run_dir / "evaluation.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

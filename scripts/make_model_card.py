@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Ship a train_agent.py run as a pretrained agent: copy its checkpoint into agents/pretrained/
+and write its model card (how it was trained and its evaluate_agent.py numbers).
+
+The card records the command and commit you give, the run's seed, wall time and updates, the
+machine, and the evaluation: EPISODES episodes on each of the 600 train and 600 test graphs,
+sampled and greedy actions, with standard errors, plus ``check``, one sampled episode per test
+graph, which the test suite reproduces exactly.
+
+Example:
+    python scripts/make_model_card.py runs/fwm --name fwm-32-16 --commit d73940f \\
+        --description "FWM-32-16, the CPU recipe, 60 minutes" \\
+        --command "python scripts/train_agent.py --core fwm --minutes 60 ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+
+import torch
+
+from agents import pretrained
+from agents.a2c import RecurrentA2C
+from agents.cli import HelpFormatter
+from agents.evaluation import evaluate_splits
+
+#: the protocol of ``card["check"]``: one sampled episode per test graph, this seed
+CHECK_SEED = 0
+
+
+def cpu_name() -> str:
+    """The CPU model and the logical cores of this machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical cores"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("run_dir", type=pathlib.Path,
+                        help="a finished train_agent.py run (model.zip, config.json, final.json)")
+    parser.add_argument("--name", required=True, help="the shipped agent's name, e.g. fwm-32-16")
+    parser.add_argument("--description", required=True, help="one line for the listing")
+    parser.add_argument("--command", required=True, help="the exact command that trained it")
+    parser.add_argument("--commit", required=True, help="the commit it was trained at")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per graph")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--out-dir", type=pathlib.Path, default=pretrained.DIRECTORY,
+                        help="where the checkpoint and the card go")
+    args = parser.parse_args(argv)
+    for name in ("model.zip", "config.json", "final.json"):
+        if not (args.run_dir / name).is_file():
+            parser.error(f"{args.run_dir / name} not found: run_dir must be a finished "
+                         f"train_agent.py run")
+    torch.set_num_threads(args.threads)
+    config = json.loads((args.run_dir / "config.json").read_text())
+    final = json.loads((args.run_dir / "final.json").read_text())
+    model = RecurrentA2C.load(args.run_dir / "model.zip", device="cpu")
+    env_ids = {"train": config["env_id"], "test": config["test_env_id"]}
+    print(f"{args.name}: {model._n_updates} updates; evaluating ({args.episodes} episodes per "
+          f"graph)")
+    evaluation = evaluate_splits(model, env_ids, args.episodes, seed=0, print_table=True)
+    check = evaluate_splits(model, {"test": config["test_env_id"]}, 1, modes=("sampled",),
+                            seed=CHECK_SEED)["sampled/test"]
+    card = {
+        "name": args.name, "description": args.description,
+        "core": config["core"], "hidden": config["hidden"], "d_fwm": config.get("d_fwm"),
+        "net_arch": config["net_arch"], "parameters": final["parameters"],
+        "env_id": config["env_id"], "test_env_id": config["test_env_id"],
+        "command": args.command, "commit": args.commit, "seed": config["seed"],
+        "preset": config["preset"], "n_envs": config["n_envs"],
+        "random_graph": config["random_graph"],
+        "updates": model._n_updates, "timesteps": model.num_timesteps,
+        "wall_minutes": round(final["learn_wall_s"] / 60, 1),
+        "training_threads": final["threads"],
+        "machine": cpu_name(), "torch": torch.__version__,
+        "final_training_evaluation": {"train": final["train_reward"],
+                                      "test": final["test_reward"]},
+        "evaluation": {"episodes_per_graph": args.episodes, "graphs": 600, "seed": 0,
+                       **{k: {"mean": round(v["mean"], 2), "stderr": round(v["stderr"], 2)}
+                          for k, v in evaluation.items()}},
+        "check": {"split": "test", "mode": "sampled", "episodes_per_graph": 1,
+                  "seed": CHECK_SEED, "mean": check["mean"]},
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.run_dir / "model.zip", args.out_dir / f"{args.name}.zip")
+    (args.out_dir / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {args.out_dir / args.name}.zip and .json")
+    return card
+
+
+if __name__ == "__main__":
+    main()
