@@ -74,15 +74,18 @@ class RecurrentA2C(OnPolicyAlgorithm):
             ``gymnasium.Env``.
         learning_rate: float or schedule.
         n_steps: steps per env per rollout (= truncated-BPTT length).
-        gamma, gae_lambda: discount and GAE lambda (1: plain discounted returns).
-        ent_coef, vf_coef: loss coefficients.
+        gamma: discount.
+        gae_lambda: GAE lambda (1: plain discounted returns).
+        ent_coef: entropy coefficient of the loss.
+        vf_coef: value-loss coefficient.
         max_grad_norm: clip the gradient norm; None: no clipping.
         normalize_advantage: standardise advantages per rollout.
         bootstrap_truncated: add ``gamma * V(last observation)`` to the reward at a time-limit
             truncation (SB3's convention); False treats truncation as the episode's end (the
             paper: returns to the episode end).
         n_envs: number of envs when ``env`` is an id string.
-        Others as in SB3's ``A2C``.
+
+    The other arguments are SB3's ``A2C``'s.
     """
 
     policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = {

@@ -94,3 +94,41 @@ def plot_runs(runs: list[str], out: str, labels: list[str] | None = None, x: str
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out, dpi=120)
     return out
+
+
+def plot_train_vs_test(rows: dict[str, dict[str, tuple[float, float]]], out: str,
+                       title: str = "") -> str:
+    """Bars of train and test reward per policy, the paper's figure-5 comparison as one picture:
+    an agent that generalises has equal bars, one that overfits a taller train bar.
+
+    Args:
+        rows: policy label -> ``{"train": (mean, stderr), "test": (mean, stderr)}``.
+        out: PNG path.
+        title: figure title.
+
+    Returns:
+        ``out``.
+    """
+    import numpy as np
+
+    labels = list(rows)
+    x = np.arange(len(labels))
+    fig = Figure(figsize=(1.6 * len(labels) + 2, 4.2), dpi=120)
+    ax = fig.add_subplot(1, 1, 1)
+    for k, (split, colour) in enumerate((("train", "#90a4ae"), ("test", "#1e88e5"))):
+        means = [rows[p][split][0] for p in labels]
+        errors = [rows[p][split][1] for p in labels]
+        bars = ax.bar(x + (k - 0.5) * 0.38, means, 0.38, yerr=errors, capsize=3, color=colour,
+                      label=f"{split} graphs")
+        ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
+    ax.set_xticks(x, labels, fontsize=9)
+    ax.set_ylabel("mean episode reward")
+    ax.set_ylim(0, max(rows[p][s][0] for p in labels for s in ("train", "test")) * 1.15)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out)
+    return out

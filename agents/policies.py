@@ -36,7 +36,7 @@ from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, lstm_step, lstm_with_resets
+from agents.fwm import FWMCell, FWMConfig, lstm_step, lstm_with_resets, settings_options
 from agents.fwm.ops import tanh
 
 RecurrentState = tuple[torch.Tensor, ...]
@@ -118,13 +118,17 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
         input_size: observation features per step.
         hidden_size: LSTM width (d_LSTM).
         d_fwm: FWM size (``"fwm"`` only).
-        **core_kwargs: further :class:`~agents.fwm.FWMConfig` fields for ``"fwm"`` (``n_reads``,
-            ``residual``, ``beta_bias``, ``update_scale``, ``zero_init_output``, ...). Unless
-            given, ``beta_bias`` is 1 and ``update_scale`` 1 / d_fwm, the authors' RL agent
-            (as in the authors' code).
+        **core_kwargs: for ``"fwm"``, ``settings``, a name of :data:`agents.fwm.SETTINGS`
+            (default ``"authors-write"``: the authors' write-strength bias 1 and update scale
+            1 / d_fwm with the paper's squashed read keys; ``"authors-rl"`` is the authors' RL
+            cell, ``"paper"`` the paper's equations), and further
+            :class:`~agents.fwm.FWMConfig` fields over those of the setting (``n_reads``,
+            ``residual``, ``zero_init_output``, ...).
     """
     if core == "fwm":
-        kwargs = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm, "residual": True, **core_kwargs}
+        options = dict(core_kwargs)
+        settings = options.pop("settings", "authors-write")
+        kwargs = {"residual": True, **settings_options(settings, d_fwm), **options}
         return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
                                  **kwargs))
     if core == "lstm":
@@ -152,8 +156,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         activation_fn: activation of those MLPs (default :class:`Tanh`, tanh as in SB3).
         ortho_init: SB3's orthogonal initialisation of the MLPs and heads.
         log_std_init: initial log standard deviation for ``Box`` actions.
-        optimizer_class, optimizer_kwargs: the optimizer (default Adam with eps 1e-4, the
-            paper's RL setting).
+        optimizer_class: the optimizer (default Adam, the paper's RL setting).
+        optimizer_kwargs: its arguments (default ``eps=1e-4``, the paper's RL setting).
         use_sde: must be False (kept for SB3's call signature).
     """
 

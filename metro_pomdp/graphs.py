@@ -173,7 +173,8 @@ def graph_set(split: str, n_states: int = 5, n_actions: int = 3, n_graphs: int =
 
     Args:
         split: ``"train"`` or ``"test"``.
-        n_states, n_actions: graph size.
+        n_states: locations per graph.
+        n_actions: actions per location.
         n_graphs: graphs per split.
         data_seed: seed of the data-generating stream.
 

@@ -127,8 +127,10 @@ def draw_frame(fig, adjacency: np.ndarray, *, agent: int, reward: int, t: int,
     Args:
         fig: a matplotlib ``Figure``.
         adjacency: the graph, ``[n_actions, n_states, n_states]``.
-        agent, reward: the locations shown.
-        t: steps taken in the episode; ``episode_length`` its length.
+        agent: the agent's location.
+        reward: the reward location.
+        t: steps taken in the episode.
+        episode_length: the episode's length.
         total: the episode's reward so far.
         step: the last step (a :class:`~metro_pomdp.core.Transition` of ints), None at t = 0.
         event: a highlighted line under the caption ("" for none).

@@ -10,8 +10,12 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, FWMState
+from agents.fwm import FWMCell, FWMConfig, FWMState, settings_options
 from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
+
+
+#: ``FWMModel(settings=...)``: its name -> the named FWM setting
+MODEL_SETTINGS = {"paper": "paper", "authors": "authors-catbabi"}
 
 
 class FWMModel(nn.Module):
@@ -19,24 +23,43 @@ class FWMModel(nn.Module):
 
     Args:
         vocab_size: V.
-        embedding_size, hidden_size, d_fwm, n_reads: the paper's 256, 256, 32, 3.
+        embedding_size: the paper's 256.
+        hidden_size: LSTM width, the paper's 256.
+        d_fwm: the memory's size, the paper's 32.
+        n_reads: chained reads N_r, the paper's 3.
         residual: output ``h + W_o n`` (the authors' catbAbI scripts turn it off: False).
         key_mode: ``"outer"`` (paper) or ``"concat"`` (appendix E ablation).
         pad_id: id of the padding token; padding steps do not write to the memory.
+        settings: ``"paper"`` (the paper's equations) or ``"authors"`` (the authors' catbAbI
+            cell, :func:`agents.fwm.settings_options` ``"authors-catbabi"``: write-strength
+            bias 1, update scaled by 1 / d_FWM, linear first read key, their initialisation,
+            and a Xavier-normal decoder without bias).
+        fwm_options: further :class:`~agents.fwm.FWMConfig` options, over those of
+            ``settings`` (``init="authors"`` also gives the authors' decoder).
     """
 
     def __init__(self, vocab_size: int, embedding_size: int = 256, hidden_size: int = 256,
                  d_fwm: int = 32, n_reads: int = 3, residual: bool = False,
-                 key_mode: str = "outer", pad_id: int = 0):
+                 key_mode: str = "outer", pad_id: int = 0, settings: str = "paper",
+                 fwm_options: dict | None = None):
         super().__init__()
         if not isinstance(vocab_size, int) or vocab_size < 2:
             raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
+        if settings not in MODEL_SETTINGS:
+            raise ValueError(f"settings must be one of {tuple(MODEL_SETTINGS)}, got "
+                             f"{settings!r}")
         self.vocab_size, self.pad_id = vocab_size, pad_id
+        #: the FWMConfig options beyond the sizes, as given (saved with checkpoints)
+        self.fwm_options = {**settings_options(MODEL_SETTINGS[settings], d_fwm),
+                            **(fwm_options or {})}
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.cell = FWMCell(FWMConfig(input_size=embedding_size, hidden_size=hidden_size,
                                       d_fwm=d_fwm, n_reads=n_reads, residual=residual,
-                                      key_mode=key_mode))
-        self.decoder = nn.Linear(hidden_size, vocab_size)
+                                      key_mode=key_mode, **self.fwm_options))
+        authors_init = self.cell.config.init == "authors"
+        self.decoder = nn.Linear(hidden_size, vocab_size, bias=not authors_init)
+        if authors_init:
+            nn.init.xavier_normal_(self.decoder.weight)
 
     def initial_state(self, batch_size: int) -> FWMState:
         return self.cell.initial_state(batch_size)

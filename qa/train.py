@@ -187,6 +187,9 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     saved_class = ckpt.get("model_class")
     if saved_class is not None and saved_class != type(model).__name__:
         problems.append(f"model {saved_class} (now {type(model).__name__})")
+    options = getattr(model, "fwm_options", None)
+    if "model_options" in ckpt and ckpt["model_options"] != options:
+        problems.append(f"FWM options {ckpt['model_options']} (now {options})")
     mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
     if mine != theirs:
@@ -251,6 +254,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
             torch_save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "step": step, "best": best, "state": states, "rng": rngs,
                          "vocabulary": vocabulary, "model_class": type(model).__name__,
+                         "model_options": getattr(model, "fwm_options", None),
                          "config": dataclasses.asdict(config)}, last_path)
         barrier()
 

@@ -24,7 +24,7 @@ from torch import nn
 from agents import allocator
 from agents.cli import HelpFormatter
 from agents.distributed import parse_device
-from agents.fwm import FWMCell, FWMConfig
+from agents.fwm import FWMCell, FWMConfig, settings_options
 
 
 class TokenModel(nn.Module):
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                      ref_train, ref_fwd, "tokens/s"))
 
     agent_cfg = FWMConfig(input_size=17, hidden_size=32, d_fwm=16, n_reads=3, residual=True,
-                          beta_bias=1.0, update_scale=1 / 16)
+                          **settings_options("authors-write", 16))  # the agents' default
     agent = FWMCell(agent_cfg).to(device)
     head = nn.Linear(32, 4).to(device)
     opt = torch.optim.Adam([*agent.parameters(), *head.parameters()], lr=1e-3)

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     card = {
         "name": args.name, "description": args.description,
         "core": config["core"], "hidden": config["hidden"], "d_fwm": config.get("d_fwm"),
+        "fwm_settings": (config.get("fwm_settings", "authors-write") if config["core"] == "fwm"
+                         else None),
         "net_arch": config["net_arch"], "parameters": final["parameters"],
         "env_id": config["env_id"], "test_env_id": config["test_env_id"],
         "command": args.command, "commit": args.commit, "seed": config["seed"],

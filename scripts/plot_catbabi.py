@@ -81,7 +81,8 @@ def plot_keys(args) -> None:
                for s in ("train", "valid", "test")}
     vocab = Vocabulary.from_stories(*stories.values())
     model = FWMModel(len(vocab), n_reads=config["n_reads"],
-                     key_mode="concat" if config["concat_keys"] else "outer")
+                     key_mode="concat" if config["concat_keys"] else "outer",
+                     settings=config.get("fwm_settings", "paper"))
     best = torch.load(run_file(args.run, "best.pt"), map_location="cpu", weights_only=False)
     model.load_state_dict(best["model"])
     model.eval()

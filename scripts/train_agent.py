@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="initial W_o of the FWM's read output h + W_o n: PyTorch's default "
                         "Linear initialisation (the paper does not say) or zeros (the agent "
                         "starts as its LSTM)")
+    p.add_argument("--fwm-settings", choices=["paper", "authors-write", "authors-rl"],
+                   default="authors-write",
+                   help="the FWM's equations: the paper's; the authors' write (write-strength "
+                        "bias 1, update scaled by 1/d_FWM) with the paper's squashed read keys; "
+                        "or the authors' RL cell (their write, linear read keys, their "
+                        "initialisation)")
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
@@ -199,6 +205,8 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
         p.error("--resume RUN_DIR names the run; it takes neither --run-dir nor --overwrite")
     args.device = parse_device(p, args.device)
     args.given = given_flags(argv)
+    if not args.resume and args.core != "fwm" and "fwm_settings" in args.given:
+        p.error(f"--fwm-settings is an option of the FWM core; --core {args.core} has none")
     return args
 
 
@@ -206,6 +214,7 @@ def run_config(args: argparse.Namespace) -> dict:
     """The settings of a run (what config.json holds) from the command line."""
     config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
               "net_arch": args.net_arch, "read_init": args.read_init,
+              "fwm_settings": args.fwm_settings,
               "n_envs": args.n_envs, "random_graph": args.random_graph,
               "env_id": args.env_id,
               "test_env_id": args.test_env_id or test_env_id_for(args.env_id),
@@ -301,6 +310,7 @@ def main(argv=None) -> dict:
                          f"--run-dir {run_dir})")
         with open(config_path) as f:
             config = json.load(f)
+        config.setdefault("fwm_settings", "authors-write")  # runs from before the option
         wrong = contradicted(args, config)
         if wrong:
             parser.error(f"--resume {run_dir} keeps the run's settings (its config.json); "
@@ -324,7 +334,8 @@ def main(argv=None) -> dict:
         if config["core"] == "fwm":
             policy_kwargs["d_fwm"] = config["d_fwm"]
             policy_kwargs["core_kwargs"] = {
-                "zero_init_output": config.get("read_init", "default") == "zeros"}
+                "zero_init_output": config.get("read_init", "default") == "zeros",
+                "settings": config["fwm_settings"]}
         model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
                              seed=config["seed"], device=args.device, **config["preset"])
         # the model is built: only now does the run dir get its files

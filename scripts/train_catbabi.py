@@ -27,7 +27,7 @@ from agents.cli import HelpFormatter
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
-from qa.models import FWMModel, LSTMModel
+from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
 
 
@@ -57,6 +57,10 @@ def main(argv=None) -> dict:
                    help="skip the final test evaluation at batch size 1 (test.json)")
     p.add_argument("--n-reads", type=int, default=3, choices=[1, 2, 3], help="N_r (appendix E)")
     p.add_argument("--concat-keys", action="store_true", help="appendix E: keys [k1; k2]")
+    p.add_argument("--fwm-settings", choices=list(MODEL_SETTINGS), default="paper",
+                   help="the FWM's equations: the paper's, or the authors' catbAbI cell "
+                        "(write-strength bias 1, update scaled by 1/d_FWM, linear first read "
+                        "key, their initialisation and a Xavier-normal decoder without bias)")
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initialisation and of the training stream's order")
@@ -69,6 +73,8 @@ def main(argv=None) -> dict:
                    help="skip the SHA-256 check of the bAbI files (for your own files)")
     allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
+    if args.model != "fwm" and args.fwm_settings != "paper":
+        p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
     args.device = parse_device(p, args.device)
     allocator.from_args(args)
     if args.threads is not None:
@@ -87,7 +93,8 @@ def main(argv=None) -> dict:
     data = {split: EncodedStories(s, vocab) for split, s in stories.items()}
     if args.model == "fwm":
         model = FWMModel(len(vocab), n_reads=args.n_reads,
-                         key_mode="concat" if args.concat_keys else "outer")
+                         key_mode="concat" if args.concat_keys else "outer",
+                         settings=args.fwm_settings)
     else:
         model = LSTMModel(len(vocab))
     try:

@@ -12,9 +12,9 @@ Imports torch only.
 
 from agents.fwm.naive import fwm_scan_reference, make_key
 from agents.fwm.ops import LowRankMemory, fold, fwm_scan, fwm_step, key_size, low_rank_memory
-from agents.fwm.cell import (FWMCell, FWMConfig, FWMState, FWMStepState, lstm_step,
-                             lstm_with_resets)
+from agents.fwm.cell import (SETTINGS, FWMCell, FWMConfig, FWMState, FWMStepState, lstm_step,
+                             lstm_with_resets, settings_options)
 
 __all__ = ["FWMCell", "FWMConfig", "FWMState", "FWMStepState", "LowRankMemory", "fold",
            "fwm_scan", "fwm_scan_reference", "fwm_step", "key_size", "low_rank_memory",
-           "lstm_step", "lstm_with_resets", "make_key"]
+           "lstm_step", "lstm_with_resets", "make_key", "SETTINGS", "settings_options"]

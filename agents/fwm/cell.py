@@ -8,7 +8,8 @@ Sequences are time-major ``[T, B, ...]``; the recurrent state is the batch-first
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import math
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -54,6 +55,35 @@ class FWMStepState(NamedTuple):
         return FWMState(self.h, self.c, fold(self.memory, key_mode))
 
 
+INITS = ("default", "authors")
+#: Named combinations of the options in which the authors' code departs from the paper's
+#: equations (:func:`settings_options`).
+SETTINGS = ("paper", "authors-write", "authors-catbabi", "authors-rl")
+
+
+def settings_options(name: str, d_fwm: int) -> dict[str, Any]:
+    """The :class:`FWMConfig` options of a named setting.
+
+    * ``"paper"``: the paper's equations, PyTorch's initialisation (the config's defaults).
+    * ``"authors-write"``: the authors' write (beta = sigmoid(x + 1), the update scaled by
+      1 / d_FWM), the paper's squashed read keys and PyTorch's initialisation.
+    * ``"authors-catbabi"``: the authors' catbAbI cell: their write, a linear first read key,
+      squashed e_i, their initialisation.
+    * ``"authors-rl"``: the authors' RL cell: as ``"authors-catbabi"`` with linear e_i too.
+    """
+    if name not in SETTINGS:
+        raise ValueError(f"FWM settings must be one of {SETTINGS}, got {name!r}")
+    if name == "paper":
+        return {}
+    write = {"beta_bias": 1.0, "update_scale": 1.0 / d_fwm}
+    if name == "authors-write":
+        return write
+    cell = {**write, "squash_first_read_key": False, "init": "authors"}
+    if name == "authors-catbabi":
+        return cell
+    return {**cell, "squash_read_keys": False}
+
+
 @dataclasses.dataclass
 class FWMConfig:
     """Sizes and options; the defaults are the paper's equations.
@@ -66,19 +96,24 @@ class FWMConfig:
         residual: output ``h + W_o n`` (the paper's eq. for the LM, the RL agent) instead of
             ``W_o n`` alone (the authors' catbAbI scripts turn the residual off).
         key_mode: ``"outer"`` keys vec(k1 (x) k2) (paper) or ``"concat"`` [k1; k2] (appendix E).
-        beta_bias: beta = sigmoid(W_beta h + beta_bias); 0 in the paper, 1 in the authors' RL
-            code (a bias towards writing).
+        beta_bias: beta = sigmoid(W_beta h + beta_bias); 0 in the paper, 1 in the authors'
+            catbAbI and RL code (a bias towards writing).
         update_scale: multiplies beta in the update, eq. (3); 1 in the paper, 1 / d_FWM in the
-            authors' RL code.
-        squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI code leaves
-            it linear (as in the authors' code).
+            authors' catbAbI and RL code.
+        squash_first_read_key: n0 = tanh(W_n h) as in eq. (5); the authors' catbAbI and RL
+            code leave it linear.
+        squash_read_keys: e_i = tanh(W_e h) as in eq. (6); the authors' RL code leaves them
+            linear (their catbAbI code squashes them).
+        init: ``"default"`` (PyTorch's initialisation of every layer; the paper is silent) or
+            ``"authors"`` (the authors' code: write and read projections uniform in
+            +-sqrt(6 / (d_LSTM + d_FWM)), the LSTM's forget-gate bias 1 and its other biases
+            0). :func:`settings_options` names the authors' combinations.
         layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
         chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`), and
             the steps :meth:`FWMCell.step` caches before it forms F; the result does not depend
             on it, only the speed.
         zero_init_output: start W_o of eq. (8) at zero, so that the cell starts as its LSTM
-            (with ``residual``) and the reads enter as W_o learns (not in the paper; for the RL
-            agent it made no difference in 60 minutes of training, docs/results.md).
+            (with ``residual``) and the reads enter as W_o learns (not in the paper).
     """
 
     input_size: int
@@ -90,6 +125,8 @@ class FWMConfig:
     beta_bias: float = 0.0
     update_scale: float = 1.0
     squash_first_read_key: bool = True
+    squash_read_keys: bool = True
+    init: str = "default"
     layer_norm_eps: float = 1e-5
     chunk_size: int = CHUNK
     zero_init_output: bool = False
@@ -105,6 +142,8 @@ class FWMConfig:
         if self.key_mode not in ("outer", "concat"):
             raise ValueError(f"FWMConfig.key_mode must be 'outer' or 'concat', "
                              f"got {self.key_mode!r}")
+        if self.init not in INITS:
+            raise ValueError(f"FWMConfig.init must be one of {INITS}, got {self.init!r}")
 
     @property
     def key_size(self) -> int:
@@ -132,6 +171,16 @@ class FWMCell(nn.Module):
         self.write_proj = nn.Linear(cfg.hidden_size, 3 * d + 1, bias=False)  # k1, k2, v, beta
         self.read_proj = nn.Linear(cfg.hidden_size, d * (1 + cfg.n_reads), bias=False)  # n0, e_i
         self.out_proj = nn.Linear(d, cfg.hidden_size, bias=False)  # W_o
+        if cfg.init == "authors":
+            # after PyTorch's initialisation of every layer, so that the layers this does not
+            # name (W_o, the LSTM's weights) get exactly the values they get without it
+            bound = math.sqrt(6.0 / (cfg.hidden_size + d))
+            nn.init.uniform_(self.write_proj.weight, -bound, bound)
+            nn.init.uniform_(self.read_proj.weight, -bound, bound)
+            h = cfg.hidden_size
+            nn.init.zeros_(self.lstm.bias_ih_l0)
+            nn.init.zeros_(self.lstm.bias_hh_l0)
+            nn.init.ones_(self.lstm.bias_ih_l0[h:2 * h])  # gates i, f, g, o: forget bias 1
         if cfg.zero_init_output:
             nn.init.zeros_(self.out_proj.weight)
 
@@ -216,7 +265,9 @@ class FWMCell(nn.Module):
         n0 = read[..., :d]  # (T, B, d)
         if cfg.squash_first_read_key:
             n0 = tanh(n0)  # eq. (5)
-        e = tanh(read[..., d:]).unflatten(-1, (n_reads, d))  # eq. (6), (T, B, N_r, d)
+        e = read[..., d:].unflatten(-1, (n_reads, d))  # (T, B, N_r, d)
+        if cfg.squash_read_keys:
+            e = tanh(e)  # eq. (6)
         return k1, k2, v, beta, n0, e
 
     @torch.no_grad()

@@ -33,9 +33,12 @@ def fwm_scan_reference(state: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, 
 
     Args:
         state: F_0, ``[B, dk, d]`` (F maps a key of size dk to a value of size d).
-        k1, k2, v: write keys and value, ``[T, B, d]``.
+        k1: first write key, ``[T, B, d]``.
+        k2: second write key, ``[T, B, d]``.
+        v: write value, ``[T, B, d]``.
         beta: write strength in [0, 1], ``[T, B]``; 0 means "do not write" (padding).
-        n0: first read key, ``[T, B, d]``; e: read keys, ``[T, B, N_r, d]``.
+        n0: first read key, ``[T, B, d]``.
+        e: further read keys, ``[T, B, N_r, d]``.
         reset: ``[T, B]`` bool; where True, F is zeroed before the step's write.
         read_mask: ``[T, B]`` bool; reads happen only where True (zeros elsewhere).
         key_mode: ``"outer"`` or ``"concat"``.

@@ -17,8 +17,8 @@ with ``c_t = beta_t * update_scale``. Unrolled over a chunk that starts from ``F
     F_t = a_t F_0 + sum_{i<=t} w_ti k_i u_i^T,    a_t = s_1 ... s_t,   w_ti = c_i s_i ... s_t
 
 so every quantity the chunk needs is a small product, and F itself is touched a few times per
-chunk instead of several times per step (REFERENCE.md: "a gated delta rule whose gate is the
-clip factor"):
+chunk instead of several times per step (the write is a gated delta rule whose gate is the
+clip factor):
 
 * sequential, per step, only vectors of size d and C: ``k_t^T F_t-1 = a_t-1 k_t^T F_0 +
   sum_i w_t-1,i (k_i . k_t) u_i`` from the precomputed ``K F_0`` and Gram matrix ``K K^T``
@@ -88,9 +88,14 @@ def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: 
     Args:
         state: F_0, ``[B, dk, d]``, with Frobenius norm <= 1 (as every state this op returns),
             or None for the zero memory (no gradient), which is then never formed or read.
-        k1, k2, v: ``[T, B, d]``. beta: ``[T, B]`` in [0, 1], 0 = no write (padding).
-        n0: ``[T, B, d]``; e: ``[T, B, N_r, d]``.
-        reset: ``[T, B]`` bool, F zeroed before the step. read_mask: ``[T, B]`` bool.
+        k1: first write key, ``[T, B, d]``.
+        k2: second write key, ``[T, B, d]``.
+        v: write value, ``[T, B, d]``.
+        beta: ``[T, B]`` in [0, 1], 0 = no write (padding).
+        n0: first read key, ``[T, B, d]``.
+        e: further read keys, ``[T, B, N_r, d]``.
+        reset: ``[T, B]`` bool, F zeroed before the step.
+        read_mask: ``[T, B]`` bool, reads only where True.
         key_mode: ``"outer"`` (the paper) or ``"concat"`` (appendix E).
         update_scale: multiplies beta in eq. (3) (the authors' code: 1 / d).
         eps: layer-norm epsilon.
@@ -458,10 +463,17 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
 
     Args:
         memory: the memory before the step.
-        k1, k2, v: ``[B, d]``; beta: ``[B]``; n0: ``[B, d]`` or None (write only: no
-            reads, and the returned read is zero); e: ``[B, N_r, d]``.
+        k1: first write key, ``[B, d]``.
+        k2: second write key, ``[B, d]``.
+        v: write value, ``[B, d]``.
+        beta: write strength, ``[B]``.
+        n0: first read key, ``[B, d]``, or None (write only: no reads, and the returned
+            read is zero).
+        e: further read keys, ``[B, N_r, d]``.
         reset: ``[B]`` bool, F zeroed before the step.
-        key_mode, update_scale, eps: as in :func:`fwm_scan`.
+        key_mode: as in :func:`fwm_scan`.
+        update_scale: as in :func:`fwm_scan`.
+        eps: as in :func:`fwm_scan`.
         max_rank: cached steps after which the cache is folded into ``base``.
 
     Returns:

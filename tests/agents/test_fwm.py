@@ -19,6 +19,7 @@ from agents.fwm import (
     lstm_step,
     lstm_with_resets,
     make_key,
+    settings_options,
 )
 from agents.fwm.ops import tanh
 from agents.regularization import weight_drop_
@@ -265,8 +266,9 @@ def cell_config(**kw):
 
 
 @pytest.mark.parametrize("kw", [{}, {"residual": False, "squash_first_read_key": False},
-                                {"key_mode": "concat", "beta_bias": 1.0, "update_scale": 1 / 3}],
-                         ids=["paper", "catbabi-like", "concat-authors-rl"])
+                                {"key_mode": "concat", "beta_bias": 1.0, "update_scale": 1 / 3},
+                                settings_options("authors-rl", 3)],
+                         ids=["paper", "catbabi-like", "concat-authors-write", "authors-rl"])
 def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
     torch.manual_seed(0)
     cell = FWMCell(cell_config(**kw)).double()
@@ -293,6 +295,70 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
         # the step state continues a sequence call like the plain state it stands for
         more = torch.randn(3, 3, 6, dtype=D64)
         torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
+
+
+def _projections(cell, x):
+    with torch.no_grad():
+        return cell._project(cell._lstm(x, cell.initial_state(x.shape[1], dtype=x.dtype),
+                                         None)[0], None)
+
+
+@pytest.mark.parametrize("option", ["squash_read_keys", "squash_first_read_key", "beta_bias",
+                                    "update_scale", "init"])
+def test_each_authors_option_changes_exactly_what_it_names(option):
+    """Each option of the authors' settings, at its default, gives today's cell; at the
+    authors' value it changes only the quantity it names (same seed, same inputs)."""
+    authors = settings_options("authors-rl", 3)[option]
+    default = FWMConfig.__dataclass_fields__[option].default
+    torch.manual_seed(0)
+    base = FWMCell(cell_config()).double()
+    torch.manual_seed(0)
+    same = FWMCell(cell_config(**{option: default})).double()
+    torch.manual_seed(0)
+    other = FWMCell(cell_config(**{option: authors})).double()
+    x = torch.randn(7, 2, 6, dtype=D64)
+    torch.testing.assert_close(same(x)[0], base(x)[0], rtol=0, atol=0)
+    names = {"init": {"write_proj.weight", "read_proj.weight", "lstm.bias_ih_l0",
+                      "lstm.bias_hh_l0"}}.get(option, set())
+    for (name, a), b in zip(base.state_dict().items(), other.state_dict().values()):
+        assert torch.equal(a, b) != (name in names), name
+    if option == "init":
+        bound = (6 / (8 + 3)) ** 0.5
+        assert other.write_proj.weight.abs().max() <= bound
+        assert other.read_proj.weight.abs().max() <= bound
+        forget = other.lstm.bias_ih_l0 + other.lstm.bias_hh_l0
+        assert forget[8:16].eq(1).all() and forget[:8].eq(0).all() and forget[16:].eq(0).all()
+        return
+    k1, k2, v, beta, n0, e = _projections(base, x)
+    o_k1, o_k2, o_v, o_beta, o_n0, o_e = _projections(other, x)
+    for a, b in ((k1, o_k1), (k2, o_k2), (v, o_v)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    changed = {"squash_read_keys": (e, o_e.tanh()), "squash_first_read_key": (n0, o_n0.tanh()),
+               "beta_bias": (torch.logit(beta) + 1, torch.logit(o_beta))}.get(option)
+    if changed is not None:  # the named projection, and only it, differs as the option says
+        torch.testing.assert_close(*changed, rtol=0, atol=1e-12)
+        unchanged = [(beta, o_beta), (n0, o_n0), (e, o_e)]
+        named = {"squash_read_keys": 2, "squash_first_read_key": 1, "beta_bias": 0}[option]
+        for i, (a, b) in enumerate(unchanged):
+            assert torch.equal(a, b) != (i == named), (option, i)
+    else:  # update_scale: the projections are equal, the memory and so the output are not
+        for a, b in ((beta, o_beta), (n0, o_n0), (e, o_e)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        fw, o_fw = base(x)[1].F, other(x)[1].F
+        assert not torch.allclose(fw, o_fw)
+
+
+def test_named_settings_are_the_options_they_list():
+    assert settings_options("paper", 16) == {}
+    assert settings_options("authors-write", 16) == {"beta_bias": 1.0, "update_scale": 1 / 16}
+    assert settings_options("authors-catbabi", 32) == {
+        "beta_bias": 1.0, "update_scale": 1 / 32, "squash_first_read_key": False,
+        "init": "authors"}
+    assert settings_options("authors-rl", 16)["squash_read_keys"] is False
+    with pytest.raises(ValueError, match="authors-rl"):
+        settings_options("authors", 16)
+    with pytest.raises(ValueError, match="FWMConfig.init"):
+        cell_config(init="xavier")
 
 
 def test_lstm_step_equals_a_one_step_lstm_call_with_resets():

@@ -11,6 +11,27 @@ def small(**kw):
     return FWMModel(vocab_size=11, embedding_size=8, hidden_size=8, d_fwm=4, **kw).double()
 
 
+def test_the_authors_settings_are_the_individual_options_and_nothing_else():
+    """settings="authors" builds the model that the options it names build one by one (no
+    hidden extra change), and differs from the paper's model."""
+    authors = small(settings="authors")
+    explicit = small(fwm_options={"beta_bias": 1.0, "update_scale": 1 / 4,
+                                  "squash_first_read_key": False, "init": "authors"})
+    paper = small()
+    assert authors.state_dict().keys() == explicit.state_dict().keys()
+    for (name, a), b in zip(authors.state_dict().items(), explicit.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert authors.decoder.bias is None and paper.decoder.bias is not None
+    x = torch.randint(1, 11, (30, 2))
+    logits, state = authors(x)
+    logits_explicit, state_explicit = explicit(x)
+    torch.testing.assert_close(logits, logits_explicit, rtol=0, atol=0)
+    torch.testing.assert_close(state.F, state_explicit.F, rtol=0, atol=0)
+    assert not torch.allclose(logits, paper(x)[0])
+    with pytest.raises(ValueError, match="settings"):
+        small(settings="authors-rl")
+
+
 def test_logits_shape_and_state_carry():
     model = small()
     x = torch.randint(1, 11, (12, 3))
