@@ -29,7 +29,9 @@ class FWMModel(nn.Module):
         n_reads: chained reads N_r, the paper's 3.
         residual: output ``h + W_o n`` (the authors' catbAbI scripts turn it off: False).
         key_mode: ``"outer"`` (paper) or ``"concat"`` (appendix E ablation).
-        pad_id: id of the padding token; padding steps do not write to the memory.
+        pad_id: id of the padding token; padding steps do not write to the memory, while
+            the LSTM still reads the pad token (the authors' code freezes the whole state
+            there; padding occurs only where a row runs out of stories at an epoch's end).
         settings: ``"paper"`` (the paper's equations) or ``"authors"`` (the authors' catbAbI
             cell, :func:`agents.fwm.settings_options` ``"authors-catbabi"``: write-strength
             bias 1, update scaled by 1 / d_FWM, linear first read key, their initialisation,
