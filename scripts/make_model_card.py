@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Ship a train_agent.py run as a pretrained agent: copy its checkpoint into agents/pretrained/
-and write its model card (how it was trained and its evaluate_agent.py numbers).
+"""Ship a train_agent.py run as a pretrained agent: write its policy's weights into
+agents/pretrained/ with its model card (how it was trained and its evaluate_agent.py numbers).
 
 The card records the command and commit you give, the run's seed, wall time and updates, the
 machine, and the evaluation: EPISODES episodes on each of the 600 train and 600 test graphs,
@@ -20,7 +20,6 @@ import json
 import os
 import pathlib
 import platform
-import shutil
 
 import torch
 
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--episodes", type=int, default=10, help="episodes per graph")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pretrained.DIRECTORY,
-                        help="where the checkpoint and the card go")
+                        help="where the weights and the card go")
     args = parser.parse_args(argv)
     for name in ("model.zip", "config.json", "final.json"):
         if not (args.run_dir / name).is_file():
@@ -66,13 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     config = json.loads((args.run_dir / "config.json").read_text())
     final = json.loads((args.run_dir / "final.json").read_text())
-    model = RecurrentA2C.load(args.run_dir / "model.zip", device="cpu")
-    env_ids = {"train": config["env_id"], "test": config["test_env_id"]}
-    print(f"{args.name}: {model._n_updates} updates; evaluating ({args.episodes} episodes per "
-          f"graph)")
-    evaluation = evaluate_splits(model, env_ids, args.episodes, seed=0, print_table=True)
-    check = evaluate_splits(model, {"test": config["test_env_id"]}, 1, modes=("sampled",),
-                            seed=CHECK_SEED)["sampled/test"]
+    trained = RecurrentA2C.load(args.run_dir / "model.zip", device="cpu")  # our own run
     card = {
         "name": args.name, "description": args.description,
         "core": config["core"], "hidden": config["hidden"], "d_fwm": config.get("d_fwm"),
@@ -83,22 +76,29 @@ def main(argv: list[str] | None = None) -> dict:
         "command": args.command, "commit": args.commit, "seed": config["seed"],
         "preset": config["preset"], "n_envs": config["n_envs"],
         "random_graph": config["random_graph"],
-        "updates": model._n_updates, "timesteps": model.num_timesteps,
+        "updates": trained._n_updates, "timesteps": trained.num_timesteps,
         "wall_minutes": round(final["learn_wall_s"] / 60, 1),
         "training_threads": final["threads"],
         "machine": cpu_name(), "torch": torch.__version__,
         "final_training_evaluation": {"train": final["train_reward"],
                                       "test": final["test_reward"]},
-        "evaluation": {"episodes_per_graph": args.episodes, "graphs": 600, "seed": 0,
-                       **{k: {"mean": round(v["mean"], 2), "stderr": round(v["stderr"], 2)}
-                          for k, v in evaluation.items()}},
-        "check": {"split": "test", "mode": "sampled", "episodes_per_graph": 1,
-                  "seed": CHECK_SEED, "mean": check["mean"]},
     }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.run_dir / "model.zip", args.out_dir / f"{args.name}.zip")
-    (args.out_dir / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {args.out_dir / args.name}.zip and .json")
+    pretrained.save(trained, args.name, card, args.out_dir)
+    # the numbers are those of the shipped files, loaded as a user loads them
+    model = pretrained.load(args.name, directory=args.out_dir)
+    env_ids = {"train": config["env_id"], "test": config["test_env_id"]}
+    print(f"{args.name}: {model._n_updates} updates; evaluating ({args.episodes} episode(s) per "
+          f"graph)")
+    evaluation = evaluate_splits(model, env_ids, args.episodes, seed=0, print_table=True)
+    check = evaluate_splits(model, {"test": config["test_env_id"]}, 1, modes=("sampled",),
+                            seed=CHECK_SEED)["sampled/test"]
+    card["evaluation"] = {"episodes_per_graph": args.episodes, "graphs": 600, "seed": 0,
+                          **{k: {"mean": round(v["mean"], 2), "stderr": round(v["stderr"], 2)}
+                             for k, v in evaluation.items()}}
+    card["check"] = {"split": "test", "mode": "sampled", "episodes_per_graph": 1,
+                     "seed": CHECK_SEED, "mean": check["mean"]}
+    paths = pretrained.save(trained, args.name, card, args.out_dir)
+    print(f"wrote {paths[0]} and {paths[1]}")
     return card
 
 

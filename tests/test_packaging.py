@@ -22,6 +22,8 @@ def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
         assert f"{package}/py.typed" in names, f"{package}/py.typed is not in {wheel.name}"
         assert f"{package}/__init__.py" in names
     assert not any(n.startswith(("tests/", "scripts/", "docs/")) for n in names)
+    for agent in ("fwm-32-16", "lstm-64"):  # the shipped agents are package data
+        assert {f"agents/pretrained/{agent}.pt", f"agents/pretrained/{agent}.json"} <= names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
@@ -38,6 +40,8 @@ def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
              "    assert r.files(m).joinpath('py.typed').is_file(), m\n"
              "    print(m.__file__)\n"
              "import gymnasium as gym\n"
+             "from agents import pretrained\n"
+             "assert pretrained.load('fwm-32-16').num_timesteps > 0\n"
              "print(gym.make('MetroPOMDP-v0').reset(seed=0)[0].shape)\n")
     result = subprocess.run([str(python), "-c", probe], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300,

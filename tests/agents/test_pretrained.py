@@ -26,12 +26,39 @@ def test_the_shipped_agents_are_listed_with_cards_and_stay_small():
             assert key in card, (name, key)
         for key in ("sampled/train", "sampled/test", "greedy/train", "greedy/test"):
             assert card["evaluation"][key]["stderr"] > 0, (name, key)
-        assert pretrained.checkpoint(name).stat().st_size < 1_000_000
+        assert (pretrained.DIRECTORY / f"{name}.pt").stat().st_size < 1_000_000
 
 
 def test_an_unknown_name_is_refused_with_the_list():
     with pytest.raises(ValueError, match="fwm-32-16"):
         pretrained.load("fwm-1024")
+
+
+class _Evil:
+    """Unpickling this runs ``pathlib.Path(path).touch()``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_loading_an_agent_runs_no_code_from_its_file(tmp_path):
+    """A weights file carrying a pickled callable is refused, and the callable never runs."""
+    import pickle
+    import shutil
+
+    import torch
+
+    shutil.copyfile(pretrained.DIRECTORY / "lstm-64.json", tmp_path / "evil.json")
+    marker = tmp_path / "ran"
+    torch.save({"weights": _Evil(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        pretrained.load("evil", directory=tmp_path)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", SHIPPED)
