@@ -106,7 +106,6 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
 
 
 def test_compare_recurrent_ppo(tmp_path, run_script):
-    pytest.importorskip("sb3_contrib", reason="sb3-contrib is a dev dependency")
     out = tmp_path / "cmp.json"
     run_script("compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2, "--eval-envs", 4,
                "--out", out)

@@ -21,14 +21,12 @@ from lm.data import (
 DATA = os.environ.get("FWM_DATA_DIR", "")
 
 
-def has(name):
-    return bool(DATA) and os.path.isdir(os.path.join(DATA, CORPORA[name].folder))
 
 
 @pytest.mark.parametrize("name", ["ptb", "wt2"])
 def test_standard_counts_on_the_real_files(name):
-    if not has(name):
-        pytest.skip(f"FWM_DATA_DIR with {CORPORA[name].folder}/ not set (.ci/run sets it)")
+    if not DATA:  # FWM_DATA_DIR set without the corpus's folder fails in load_corpus
+        pytest.skip("FWM_DATA_DIR is not set (.ci/run sets it)")
     corpus = load_corpus(name, DATA)
     spec = CORPORA[name]
     assert len(corpus.dictionary) == spec.vocab_size

@@ -22,10 +22,9 @@ from qa.data import (
     train_stream,
 )
 
-HAS_DATA = bool(os.environ.get("FWM_DATA_DIR")) and os.path.isdir(
-    os.path.join(os.environ.get("FWM_DATA_DIR", ""), "babi-v1.2"))
-needs_data = pytest.mark.skipif(not HAS_DATA, reason="FWM_DATA_DIR with babi-v1.2 not set "
-                                                     "(.ci/run sets it)")
+# FWM_DATA_DIR set: the data tests run, and a missing or partial babi-v1.2 folder fails them
+HAS_DATA = bool(os.environ.get("FWM_DATA_DIR"))
+needs_data = pytest.mark.skipif(not HAS_DATA, reason="FWM_DATA_DIR is not set (.ci/run sets it)")
 
 SAMPLE = """1 Mary moved to the bathroom.
 2 John went to the hallway.
