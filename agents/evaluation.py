@@ -37,7 +37,8 @@ def evaluate_splits(model, env_ids: dict[str, str], episodes: int = 10, n_graphs
         print_table: print a row per result as it is measured.
 
     Returns:
-        ``{"<mode>/<split>": {"mean", "stderr", "episodes", "seconds"}}``.
+        ``{"<mode>/<split>": {"mean", "stderr", "episodes"}}`` (the same numbers on every
+        call: no timings).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -60,8 +61,7 @@ def evaluate_splits(model, env_ids: dict[str, str], episodes: int = 10, n_graphs
                 stderr = (float(rewards.std(ddof=1) / np.sqrt(len(rewards)))
                           if len(rewards) > 1 else float("nan"))
                 results[f"{mode}/{split}"] = {"mean": float(rewards.mean()), "stderr": stderr,
-                                              "episodes": len(rewards),
-                                              "seconds": round(seconds, 2)}
+                                              "episodes": len(rewards)}
                 if print_table:
                     print(f"{mode:<9}{split:<7}{rewards.mean():>12.2f}{stderr:>7.2f}"
                           f"{len(rewards):>10}{seconds:>7.1f}", flush=True)

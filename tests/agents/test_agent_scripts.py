@@ -29,7 +29,11 @@ def test_train_resume_and_plot(tmp_path, run_script):
                run_dir, "--ent-coef", 0.4, "--ent-coef-final", 0, "--ent-anneal", 1, 5, *TINY)
     final = json.loads((run_dir / "final.json").read_text())
     assert final["timesteps"] == 360 and final["updates"] == 3
-    assert 0 < final["test_reward"] < 200 and (run_dir / "model.zip").exists()
+    assert (run_dir / "model.zip").exists()
+    logged = [r for r in rows(run_dir) if r.get("eval/test_reward")]
+    # the final numbers are the last evaluation's, as logged
+    assert float(logged[-1]["eval/test_reward"]) == pytest.approx(final["test_reward"])
+    assert float(logged[-1]["eval/train_reward"]) == pytest.approx(final["train_reward"])
     for png in ("curve.png", "graphs.png"):
         assert (run_dir / png).read_bytes()[:4] == b"\x89PNG"
     first = rows(run_dir)
@@ -74,7 +78,7 @@ def test_train_resume_and_plot(tmp_path, run_script):
         evals.append(json.loads((tmp_path / name).read_text()))
     assert evals[0] == evals[1] and evals[0]["updates"] == 2
     for key in ("sampled/train", "sampled/test", "greedy/train", "greedy/test"):
-        assert evals[0][key]["episodes"] == 6 and -30 <= evals[0][key]["mean"] <= 200
+        assert evals[0][key]["episodes"] == 6 and evals[0][key]["stderr"] > 0
     err = run_script("evaluate_agent.py", tmp_path / "nowhere", expect=2)
     assert "nowhere/model.zip not found" in err.stderr
     png = tmp_path / "fig5.png"
@@ -112,8 +116,7 @@ def test_compare_recurrent_ppo(tmp_path, run_script):
     results = json.loads(out.read_text())["results"]
     assert len(results) == 2
     for r in results.values():
-        assert r["timesteps"] >= 60 and 0 <= r["test_reward_sampled"] < 200
-        assert 0 <= r["test_reward_greedy"] < 200
+        assert r["timesteps"] >= 60 and r["env_steps_per_s"] > 0
 
 
 def test_heads_check_runs(run_script):

@@ -33,13 +33,13 @@ def test_fwm_scan_on_cuda_equals_the_reference(dtype, atol):
     out = fwm_scan(*gpu[:4], gpu[4] * writes.cuda(), *gpu[5:], reset=reset.cuda(),
                    update_scale=0.7)
     assert len(out) == len(ref)
-    for a, b in zip(out, ref):
+    for a, b in zip(out, ref, strict=True):
         torch.testing.assert_close(a.cpu().double(), b, rtol=0, atol=atol)
     if dtype == torch.float64:
         weights = [torch.randn(x.shape, generator=g, dtype=torch.float64) for x in ref]
 
         def loss(ys, device):
-            return sum((w.to(device) * y).sum() for w, y in zip(weights, ys))
+            return sum((w.to(device) * y).sum() for w, y in zip(weights, ys, strict=True))
 
         grads_ref = torch.autograd.grad(loss(ref, "cpu"), cpu)
         grads_gpu = torch.autograd.grad(loss(out, "cuda"), gpu)

@@ -127,13 +127,13 @@ def test_fast_scan_equals_reference_outputs_and_gradients(case, masks, chunk_siz
     kwargs = dict(reset=reset, read_mask=read_mask, key_mode=key_mode, update_scale=0.7)
     fast = fwm_scan(*args, chunk_size=chunk_size, **kwargs)
     ref = fwm_scan_reference(*args, **kwargs)
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     weights = [torch.randn(x.shape, generator=g, dtype=D64) for x in ref]
-    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast)), inputs,
+    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast, strict=True)), inputs,
                                      retain_graph=True)  # the padding's product is shared
-    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref)), inputs)
-    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref):
+    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref, strict=True)), inputs)
+    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
     assert grads_ref[0].abs().sum() > 0, "the initial state must receive a gradient"
 
@@ -161,15 +161,15 @@ def test_low_rank_steps_equal_reference_outputs_and_gradients(key_mode, max_rank
         reads.append(read)
     fast = (torch.stack(reads), fold(memory, key_mode))
     assert memory.k1.shape[1] == (T - 6) % max_rank  # cache dropped at the full reset, folded
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     torch.testing.assert_close(memory.norm_sq, ref[1].flatten(1).square().sum(1), rtol=0,
                                atol=1e-12)
     g = torch.Generator().manual_seed(1)
     weights = [torch.randn(x.shape, generator=g, dtype=D64) for x in ref]
-    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast)), inputs)
-    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref)), inputs)
-    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref):
+    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast, strict=True)), inputs)
+    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref, strict=True)), inputs)
+    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
 
 
@@ -185,7 +185,7 @@ def test_low_rank_step_without_reads_writes_the_same_memory():
         no_read, without = fwm_step(without, k1[t], k2[t], v[t], beta[t], None,
                                     torch.full_like(e[t], float("nan")), max_rank=3)
         assert (no_read == 0).all() and (read != 0).any()
-    for a, b in zip(with_reads, without):
+    for a, b in zip(with_reads, without, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -231,7 +231,7 @@ def test_no_state_is_the_zero_memory(chunk_size):
     torch.testing.assert_close(final, zero_final, rtol=0, atol=1e-12)
     weights = torch.randn_like(reads)
     for a, b in zip(torch.autograd.grad((weights * reads).sum() + final.sum(), rest),
-                    torch.autograd.grad((weights * zero_reads).sum() + zero_final.sum(), rest)):
+                    torch.autograd.grad((weights * zero_reads).sum() + zero_final.sum(), rest), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="state=None"):
         fwm_scan(None, *(x[:0] for x in rest))
@@ -278,7 +278,7 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
     out, state = cell(x, reset=reset)
     out_ref, state_ref = cell(x, reset=reset, reference=True)
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-10)
-    for a, b in zip(state, state_ref):
+    for a, b in zip(state, state_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     # T single steps with the state carried (in low-rank form, folded every 3 steps here)
     # equal one T-long call, from a zero and from a carried state
@@ -290,7 +290,7 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
             o, s = cell.step(x[t], s, reset[t])
             outs.append(o)
         torch.testing.assert_close(torch.stack(outs), out, rtol=0, atol=1e-12)
-        for a, b in zip(s.as_state(cell.config.key_mode), state):
+        for a, b in zip(s.as_state(cell.config.key_mode), state, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
         # the step state continues a sequence call like the plain state it stands for
         more = torch.randn(3, 3, 6, dtype=D64)
@@ -320,7 +320,7 @@ def test_each_authors_option_changes_exactly_what_it_names(option):
     torch.testing.assert_close(same(x)[0], base(x)[0], rtol=0, atol=0)
     names = {"init": {"write_proj.weight", "read_proj.weight", "lstm.bias_ih_l0",
                       "lstm.bias_hh_l0"}}.get(option, set())
-    for (name, a), b in zip(base.state_dict().items(), other.state_dict().values()):
+    for (name, a), b in zip(base.state_dict().items(), other.state_dict().values(), strict=True):
         assert torch.equal(a, b) != (name in names), name
     if option == "init":
         bound = (6 / (8 + 3)) ** 0.5
@@ -406,7 +406,7 @@ def test_skipping_the_final_state_leaves_outputs_and_gradients_unchanged(chunk_s
             kept = out
         else:
             torch.testing.assert_close(out, kept, rtol=0, atol=0)
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     assert grads[0][-1].abs().sum() > 0  # F_0 gets a gradient (not a vacuous comparison)
 

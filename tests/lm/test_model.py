@@ -111,7 +111,7 @@ def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
     train(split, data, data, partial, tmp_path / "b", progress=False)
     resumed = fresh()
     train(resumed, data, data, config, tmp_path / "b", progress=False)
-    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values()):
+    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     last = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert last["optimizer_kind"] == "asgd" and last["epoch"] == 3
@@ -140,12 +140,12 @@ def test_averaged_weights_swaps_in_asgd_averages_and_restores():
         opt.step()
     current = [p.detach().clone() for p in model.parameters()]
     with averaged_weights(model, opt):
-        for p, b, c in zip(model.parameters(), before, current):
+        for p, b, c in zip(model.parameters(), before, current, strict=True):
             torch.testing.assert_close(p, opt.state[p]["ax"])
             assert not torch.allclose(p, c) and not torch.allclose(p, b)
-    for p, c in zip(model.parameters(), current):
+    for p, c in zip(model.parameters(), current, strict=True):
         torch.testing.assert_close(p, c, rtol=0, atol=0)
     adam = torch.optim.Adam(model.parameters())
     with averaged_weights(model, adam):  # no averages: nothing changes
-        for p, c in zip(model.parameters(), current):
+        for p, c in zip(model.parameters(), current, strict=True):
             assert torch.equal(p, c)

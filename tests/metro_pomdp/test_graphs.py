@@ -17,7 +17,7 @@ def listing1_verbatim(n_actions, n_states, random_state):
         for to_state in range(n_states):
             action_list, from_list = np.where(A.sum(2) == 0)
             options = np.asarray(list(filter(lambda x: x[0] != to_state,
-                                             zip(from_list, action_list))))
+                                             zip(from_list, action_list, strict=True))))
             indecies = np.arange(options.shape[0])
             chosen_idx = random_state.choice(indecies)
             from_state, action = options[chosen_idx]

@@ -42,7 +42,7 @@ def test_vector_env_equals_sync_vector_env_of_single_envs(mode, kwargs):
     for _ in range(100):  # three episode ends
         actions = rng.integers(n_actions, size=N)
         out_a, out_b = ours.step(actions), theirs.step(actions)
-        for a, b in zip(out_a[:4], out_b[:4]):
+        for a, b in zip(out_a[:4], out_b[:4], strict=True):
             np.testing.assert_array_equal(a, b)
         _compare_infos(out_a[4], out_b[4], keys)
         if mode == AutoresetMode.SAME_STEP and out_b[3].any():

@@ -44,7 +44,7 @@ def test_parse_hand_made_file(tmp_path):
                            "the", "hallway", ".", "where", "is", "mary", "?", "bathroom",
                            "daniel", "went", "back", "to", "the", "hallway", ".", "which", "way",
                            "is", "the", "kitchen", "from", "the", "garden", "?", "n,w", EOS)
-    answers = [w for w, a in zip(first.words, first.is_answer) if a]
+    answers = [w for w, a in zip(first.words, first.is_answer, strict=True) if a]
     assert answers == ["bathroom", "n,w"] and first.task == 7 and first.n_questions == 2
     assert second.words[-3:] == ("?", "yes", EOS)  # the last story of the file is kept
     assert len(first.words) == len(first.is_answer)
@@ -160,7 +160,7 @@ def test_eval_order_is_fixed(tmp_path):
     _, _, data = _toy(tmp_path)
     a = [b.targets for b in eval_segments(data, 2, 5)]
     b = [b.targets for b in eval_segments(data, 2, 5)]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
 
 

@@ -35,6 +35,8 @@ def test_metrics_only_at_answers_and_perplexity_is_exp_mean_loss():
 
 
 def test_lm_mode_loss_covers_all_targets():
+    """LM mode: the mean cross-entropy over every non-padding target; QA mode: over the answers
+    only (computed here from the logits by hand)."""
     torch.manual_seed(0)
     _, vocab, data = toy_data()
     model = FWMModel(len(vocab), 8, 8, 4)
@@ -42,7 +44,14 @@ def test_lm_mode_loss_covers_all_targets():
     with torch.no_grad():
         lm, *_ = segment_loss(model, batch, None, "lm")
         qa, *_ = segment_loss(model, batch, None, "qa")
-    assert float(lm) != pytest.approx(float(qa))
+        logits, _ = model(torch.as_tensor(batch.inputs))
+    nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1),
+                                            torch.as_tensor(batch.targets).flatten(),
+                                            reduction="none").view(batch.targets.shape)
+    valid, answer = torch.as_tensor(batch.valid), torch.as_tensor(batch.answer)
+    assert valid.sum() > answer.sum() > 0
+    assert float(lm) == pytest.approx(float(nll[valid].mean()), rel=1e-6)
+    assert float(qa) == pytest.approx(float(nll[answer].mean()), rel=1e-6)
     with pytest.raises(ValueError, match="mode"):
         segment_loss(model, batch, None, "cloze")
 
@@ -76,7 +85,7 @@ def test_train_resume_continues_identically(tmp_path):
     straight = run(tmp_path / "a", 6)
     run(tmp_path / "b", 3)
     resumed = run(tmp_path / "b", 6)  # picks up last.pt at step 3
-    for p, q in zip(straight.parameters(), resumed.parameters()):
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     assert (tmp_path / "b" / "best.pt").exists()
     with pytest.raises(ValueError, match=r"vocabulary None \(now abc\)"):
@@ -214,7 +223,7 @@ def test_qa_mode_reads_only_at_answers_without_changing_loss_or_gradients():
                                                  reduction="none")
     full_grads = torch.autograd.grad(full_nll.mean(), list(model.parameters()))
     torch.testing.assert_close(nll, full_nll.detach(), rtol=1e-12, atol=1e-12)
-    for g, fg in zip(grads, full_grads):
+    for g, fg in zip(grads, full_grads, strict=True):
         torch.testing.assert_close(g, fg, rtol=1e-10, atol=1e-12)
     # and the mask really is in use: reading nowhere changes the answer logits
     none_logits, _ = model(inputs, read_mask=torch.zeros_like(answer))
