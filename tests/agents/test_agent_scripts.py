@@ -94,15 +94,21 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
                             # a shell without job control starts background jobs with SIGINT
                             # ignored, and a child would inherit that: give it the default back
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # wait until a few updates are logged
-        if (run_dir / "progress.csv").exists() and len(rows(run_dir)) >= 3:
-            break
-        time.sleep(0.5)
-    assert len(rows(run_dir)) >= 3, "no training progress within 300 s"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err[-2000:]
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:  # a few updates logged
+            if (run_dir / "progress.csv").exists() and len(rows(run_dir)) >= 3:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, f"training exited early: {proc.communicate()[1][-2000:]}"
+        assert len(rows(run_dir)) >= 3, "no training progress within 300 s"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 130, err[-2000:]
+    finally:  # never leave a training child behind a failed assertion
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert (run_dir / "model.zip").exists()
     result = run_script("train_agent.py", "--resume", run_dir, "--timesteps", 120, "--no-plots",
                         *TINY[2:])
