@@ -93,52 +93,73 @@ def constant_value(model: RecurrentA2C, value: float) -> None:
 
 
 # ---------------------------------------------------------------- returns and advantages
+def sequence_values(model: RecurrentA2C, obs: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Values of one env's observation sequence ``obs [T, ...]`` from a zero state with
+    ``starts [T]``, through the policy's sequence path (not the acting path that filled the
+    rollout): the independent side of the tests below."""
+    with torch.no_grad():
+        latent = model.policy._run_core(torch.as_tensor(obs, dtype=torch.float32)[:, None],
+                                        None, torch.as_tensor(starts, dtype=torch.bool)[:, None])
+        return model.policy._value(latent)[:, 0].numpy().astype(np.float64)
+
+
 @pytest.mark.parametrize("gae_lambda", [1.0, 0.8])
 def test_returns_and_advantages_match_hand_computation(gae_lambda):
-    """SB3's test_gae pattern: constant value c, reward 1 per step, episodes of 3 steps inside a
+    """SB3's test_gae pattern with a value that depends on the observation (ChainEnv's shows
+    the time), so that bootstrapping from the wrong observation or state, or an off-by-one in
+    the next value, changes the result: reward 1 per step, episodes of 3 steps inside a
     rollout of 5 (an episode start mid-rollout), bootstrap from the value after the rollout."""
-    gamma, c, n_steps = 0.9, 2.0, 5
+    gamma, n_steps = 0.9, 5
     model = RecurrentA2C("RecurrentActorCriticPolicy", DummyVecEnv([lambda: ChainEnv(3)]),
                          n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, seed=0,
+                         learning_rate=0.0,  # the update after the rollout keeps the values
                          policy_kwargs={"core": "lstm", "hidden_size": 4}, device="cpu")
-    constant_value(model, c)
     model.learn(n_steps)
     buf = model.rollout_buffer
-    # steps 0,1,2 = episode 1 (ends at 2), steps 3,4 = episode 2, cut by the rollout
+    # steps 0,1,2 = episode 1 (ends at 2), steps 3,4 = episode 2, cut by the rollout; the
+    # observation after the rollout is episode 2's third, [2/3, 1]
+    np.testing.assert_allclose(buf.episode_starts[:, 0], [1, 0, 0, 1, 0])
+    obs = np.concatenate([buf.observations[:, 0], [[2 / 3, 1.0]]])
+    values = sequence_values(model, obs, np.array([1, 0, 0, 1, 0, 0]))  # [6]
+    assert np.ptp(values) > 1e-3  # the values differ from step to step
     rewards = np.ones(n_steps)
-    values = np.full(n_steps, c)
     next_nonterminal = np.array([1, 1, 0, 1, 1.0])
-    next_values = np.array([c, c, c, c, c])
     adv = np.zeros(n_steps)
     last = 0.0
     for t in reversed(range(n_steps)):
-        delta = rewards[t] + gamma * next_values[t] * next_nonterminal[t] - values[t]
+        delta = rewards[t] + gamma * values[t + 1] * next_nonterminal[t] - values[t]
         last = delta + gamma * gae_lambda * next_nonterminal[t] * last
         adv[t] = last
-    np.testing.assert_allclose(buf.episode_starts[:, 0], [1, 0, 0, 1, 0])
-    np.testing.assert_allclose(buf.values[:, 0], values, rtol=1e-6)
-    np.testing.assert_allclose(buf.advantages[:, 0], adv, rtol=1e-5)
-    np.testing.assert_allclose(buf.returns[:, 0], adv + values, rtol=1e-5)
+    np.testing.assert_allclose(buf.values[:, 0], values[:n_steps], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(buf.advantages[:, 0], adv, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(buf.returns[:, 0], adv + values[:n_steps], rtol=1e-5, atol=1e-6)
     if gae_lambda == 1.0:  # discounted return to the episode end, or bootstrapped at the cut
-        expected = [1 + gamma + gamma**2, 1 + gamma, 1, 1 + gamma + gamma**2 * c, 1 + gamma * c]
+        expected = [1 + gamma + gamma**2, 1 + gamma, 1, 1 + gamma + gamma**2 * values[5],
+                    1 + gamma * values[5]]
         np.testing.assert_allclose(buf.returns[:, 0], expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("bootstrap", [True, False])
 def test_truncation_bootstraps_from_terminal_observation(bootstrap):
-    """At a time-limit truncation SB3's convention adds gamma * V(terminal obs) to the reward;
-    ``bootstrap_truncated=False`` (the paper) treats it as the end."""
-    gamma, c = 0.5, 3.0
+    """At a time-limit truncation SB3's convention adds gamma * V(terminal obs) to the reward,
+    the value taken with the state the terminal observation continues; ``bootstrap_truncated=
+    False`` (the paper) treats it as the end. The value depends on the observation, so a
+    bootstrap from the next episode's first observation, or from a reset state, fails."""
+    gamma = 0.5
     model = RecurrentA2C("RecurrentActorCriticPolicy",
                          DummyVecEnv([lambda: ChainEnv(2, truncate=True)]), n_steps=2,
-                         gamma=gamma, bootstrap_truncated=bootstrap, seed=0,
+                         gamma=gamma, bootstrap_truncated=bootstrap, seed=0, learning_rate=0.0,
                          policy_kwargs={"core": "fwm", "hidden_size": 4, "d_fwm": 2},
                          device="cpu")
-    constant_value(model, c)
     model.learn(2)
+    # the episode's observations, then its terminal one [1, 1], all in one sequence
+    obs = np.concatenate([model.rollout_buffer.observations[:, 0], [[1.0, 1.0]]])
+    terminal_value = sequence_values(model, obs, np.array([1, 0, 0]))[2]
+    reset_value = sequence_values(model, obs[2:], np.array([1]))[0]  # the wrong state
+    assert abs(terminal_value - reset_value) > 1e-4
     returns = model.rollout_buffer.returns[:, 0]
-    last = 1 + (gamma * c if bootstrap else 0.0)
-    np.testing.assert_allclose(returns, [1 + gamma * last, last], rtol=1e-5)
+    last = 1 + (gamma * terminal_value if bootstrap else 0.0)
+    np.testing.assert_allclose(returns, [1 + gamma * last, last], rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------ gradients and state
