@@ -1,5 +1,6 @@
 """keep_freed_memory: large tensors come from the heap (reused after free), not from mmap."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -32,9 +33,14 @@ print(libc.mallinfo2().hblkhd - before)
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_large_tensors_come_from_the_heap_not_from_mmap():
+    # glibc's defaults, whatever this process was started with: MALLOC_* variables (or
+    # GLIBC_TUNABLES) change the thresholds, and a preloaded allocator replaces malloc
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD")}
+
     def mmapped(mode):
         out = subprocess.run([sys.executable, "-c", MMAPPED, mode], capture_output=True,
-                             text=True, check=True)
+                             text=True, check=True, env=env)
         return int(out.stdout)
 
     # by default a fresh process serves 24 MiB with its own mmap, unmapped again on free (so
