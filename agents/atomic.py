@@ -38,3 +38,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def torch_load_checkpoint(path: str | os.PathLike, map_location=None):
+    """A checkpoint written by :func:`torch_save_atomic`, read with ``weights_only=True``: the
+    file may hold tensors, containers, numbers, strings and the FWM's state tuple
+    (:class:`agents.fwm.FWMState`), and nothing that runs code when unpickled.
+
+    Raises:
+        pickle.UnpicklingError: the file holds anything else (torch's message names it).
+    """
+    import torch
+
+    from agents.fwm import FWMState
+
+    with torch.serialization.safe_globals([FWMState]):
+        return torch.load(path, map_location=map_location, weights_only=True)

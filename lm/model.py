@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from agents.atomic import torch_load_checkpoint
 from agents.fwm import FWMCell, FWMConfig, FWMState
 from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
 
@@ -119,7 +120,7 @@ class LanguageModel(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: str, map_location="cpu") -> LanguageModel:
         """The model saved by :func:`lm.train.train` in ``best.pt`` or ``last.pt``."""
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torch_load_checkpoint(path, map_location=map_location)
         if "model_config" not in ckpt:
             raise ValueError(f"{path} is not a language-model checkpoint (no model_config)")
         model = cls(LMConfig(**ckpt["model_config"]))

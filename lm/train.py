@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import torch_save_atomic
+from agents.atomic import torch_load_checkpoint, torch_save_atomic
 from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
@@ -38,8 +38,8 @@ from agents.distributed import (
     this_process,
     wrap,
 )
-from lm.data import batchify, get_batch, sample_seq_len
 from agents.regularization import activation_regularization, temporal_activation_regularization
+from lm.data import batchify, get_batch, sample_seq_len
 
 
 @dataclasses.dataclass
@@ -196,7 +196,7 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     last_path = os.path.join(os.fspath(run_dir), "last.pt")
     if not os.path.exists(last_path):
         return None
-    ckpt = torch.load(last_path, map_location=device, weights_only=False)
+    ckpt = torch_load_checkpoint(last_path, map_location=device)
     model_config = dataclasses.asdict(model.config)
     problems = [f"model {k}={v!r} (now {model_config.get(k)!r})"
                 for k, v in ckpt["model_config"].items() if model_config.get(k) != v]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import torch_save_atomic
+from agents.atomic import torch_load_checkpoint, torch_save_atomic
 from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
@@ -182,7 +182,7 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     last_path = os.path.join(os.fspath(run_dir), "last.pt")
     if not os.path.exists(last_path):
         return None
-    ckpt = torch.load(last_path, map_location=device, weights_only=False)
+    ckpt = torch_load_checkpoint(last_path, map_location=device)
     problems = []
     saved_class = ckpt.get("model_class")
     if saved_class is not None and saved_class != type(model).__name__:

@@ -22,6 +22,7 @@ import pathlib
 
 import torch
 
+from agents.atomic import torch_load_checkpoint
 from agents.cli import HelpFormatter
 from qa.data import TASKS, EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel
@@ -83,7 +84,7 @@ def plot_keys(args) -> None:
     model = FWMModel(len(vocab), n_reads=config["n_reads"],
                      key_mode="concat" if config["concat_keys"] else "outer",
                      settings=config.get("fwm_settings", "paper"))
-    best = torch.load(run_file(args.run, "best.pt"), map_location="cpu", weights_only=False)
+    best = torch_load_checkpoint(run_file(args.run, "best.pt"), map_location="cpu")
     model.load_state_dict(best["model"])
     model.eval()
     of_task = [s for s in stories[args.split] if s.task == args.task]

@@ -23,6 +23,7 @@ import os
 import torch
 
 from agents import allocator
+from agents.atomic import torch_load_checkpoint
 from agents.cli import HelpFormatter
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
@@ -126,7 +127,7 @@ def main(argv=None) -> dict:
     shutdown()  # every process at once; the test evaluation needs no process group
     if rank != 0 or args.no_final_eval:  # the test evaluation runs once, in process 0
         return {}
-    best = torch.load(os.path.join(args.run_dir, "best.pt"), map_location=device)
+    best = torch_load_checkpoint(os.path.join(args.run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])
     test = evaluate(model, data["test"], batch_size=1, bptt=args.bptt, device=device)
     result = {"best_step": best["step"], "valid": best["valid"], "test": test.to_dict()}

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from agents import allocator
+from agents.atomic import torch_load_checkpoint
 from agents.cli import HelpFormatter
 from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from agents.runlog import RunLogger
@@ -170,14 +171,13 @@ def main(argv=None) -> dict:
     shutdown()  # every process at once; the final evaluation needs no process group
     if rank != 0:  # the final evaluation runs once, in process 0
         return {}
-    last = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
+    last = torch_load_checkpoint(os.path.join(run_dir, "last.pt"), map_location="cpu")
     result = {"model": args.model, "corpus": args.corpus, "parameters": n_params,
               "seed": args.seed, "tokens": last["tokens"], "epochs_done": last["epoch"],
               "wall_seconds_this_call": seconds, "last_row": row}
     if args.no_final_eval:
         return result
-    best = torch.load(os.path.join(run_dir, "best.pt"), map_location=device,
-                      weights_only=False)
+    best = torch_load_checkpoint(os.path.join(run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])
     t0 = time.monotonic()
     valid = evaluate(model, corpus.valid, args.final_batch_size, args.bptt, TEMPERATURES,

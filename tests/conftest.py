@@ -67,7 +67,7 @@ def train_two_processes(tmp_path):
         model, data, config = module.setup()
         importlib.import_module(trainer).train(model, data, data, config, tmp_path / "single",
                                                progress=False)
-        ddp = torch.load(tmp_path / "ddp.pt")
+        ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
         for name, p in model.state_dict().items():
             torch.testing.assert_close(ddp[name], p, rtol=1e-9, atol=1e-11, msg=name)
         return module.setup

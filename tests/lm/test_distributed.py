@@ -2,8 +2,8 @@
 model that one process trains on the whole batch."""
 
 import pytest
-import torch
 
+from agents.atomic import torch_load_checkpoint
 from lm.train import train
 
 SETUP = """
@@ -25,7 +25,7 @@ def setup():
 
 def test_two_processes_equal_one(tmp_path, train_two_processes):
     setup = train_two_processes(SETUP, "lm.train")
-    last = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    last = torch_load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert len(last["state"]) == 2 and last["optimizer_kind"] == "asgd"
     assert last["state"][0][0][0].shape == (2, 12)  # each process carried half the batch
     # a two-process checkpoint refuses a one-process resume

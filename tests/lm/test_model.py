@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from agents.atomic import torch_load_checkpoint
 from lm.data import batchify
 from lm.model import LanguageModel, LMConfig
 from lm.train import TrainConfig, evaluate, perplexity_summary, train
@@ -113,7 +114,7 @@ def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
     train(resumed, data, data, config, tmp_path / "b", progress=False)
     for p, q in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    last = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    last = torch_load_checkpoint(tmp_path / "b" / "last.pt")
     assert last["optimizer_kind"] == "asgd" and last["epoch"] == 3
 
     other = LanguageModel(LMConfig(16, memory="none", **SMALL))

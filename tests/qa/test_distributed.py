@@ -2,7 +2,7 @@
 model that one process trains on all rows, although the rows hold different numbers of
 answers (the loss is normalised by the global count)."""
 
-import torch
+from agents.atomic import torch_load_checkpoint
 
 SETUP = """
 import numpy as np
@@ -34,7 +34,7 @@ def setup():
 
 def test_two_processes_equal_one(tmp_path, train_two_processes):
     train_two_processes(SETUP, "qa.train")
-    last = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    last = torch_load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert len(last["state"]) == 2 and last["state"][0][0].shape == (2, 8)
 
 
