@@ -3,8 +3,8 @@
 glibc's ``malloc`` serves every allocation above a threshold (128 KiB at first, adapting up to
 32 MiB) with a fresh ``mmap`` and unmaps it on ``free``. PyTorch's CPU tensors go through
 ``malloc``, so a training step that makes and drops the same large temporaries every time
-faults each of their pages in anew: the A2C update at 600 envs took thousands of minor page
-faults per update (``docs/results.md``). :func:`keep_freed_memory` raises the mmap and trim
+faults each of their pages in anew (the A2C update at 600 envs: thousands of minor page
+faults per update). :func:`keep_freed_memory` raises the mmap and trim
 thresholds with ``mallopt``, so freed blocks stay in the heap and are reused. The process then
 keeps up to ``limit`` bytes of freed memory.
 

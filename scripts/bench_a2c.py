@@ -69,9 +69,8 @@ def main(argv=None) -> dict:
     p.add_argument("--lstm-sizes", type=int, nargs="*", default=[32, 512],
                    help="LSTM baselines to time")
     p.add_argument("--net-arch", type=int, nargs="*", default=[],
-                   help="actor and critic MLP widths of the recurrent agents (none: linear "
-                        "heads, as in the earlier rows of docs/results.md; scripts/"
-                        "train_agent.py trains with 64 64)")
+                   help="actor and critic MLP widths of the recurrent agents (none: the "
+                        "paper's linear heads; scripts/train_agent.py trains with 64 64)")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")

@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true",
                         help="also time acting with FWMCell.step under torch.compile "
-                             "(dynamic shapes; compiling takes 30-90 s on this CPU, "
-                             "printed separately)")
+                             "(dynamic shapes; the compile time, tens of seconds on a "
+                             "CPU, is printed separately)")
     allocator.add_keep_memory_flag(parser)
     args = parser.parse_args(argv)
     args.device = parse_device(parser, args.device)

@@ -5,7 +5,7 @@ Examples::
 
     # the paper's PTB run of the FWM (GPU-days: 1000 epochs, ASGD after 916)
     python scripts/train_lm.py --corpus ptb --model fwm --run-dir runs/ptb-fwm
-    # a small-budget CPU comparison (see docs/results.md)
+    # a small-budget CPU comparison
     python scripts/train_lm.py --corpus ptb --model lstm --size small --max-tokens 2000000
 
 Several GPUs (or CPU processes): ``torchrun --nproc_per_node N scripts/train_lm.py ...`` trains

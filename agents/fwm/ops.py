@@ -63,9 +63,9 @@ CHUNK = 32
 
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """``tanh(x)`` computed as ``2 sigmoid(2x) - 1``: the same function, equal to ``torch.tanh``
-    within a few machine epsilons, and so is its gradient. Faster where torch's tanh kernel is
-    slow: on the AVX-512 CPU of docs/results.md (torch 2.13, one thread), ``torch.tanh`` of a
-    4500 x 64 tensor took about 1.1 ms and this about 0.22 ms."""
+    within a few machine epsilons, and so is its gradient. Faster on CPUs where torch's tanh
+    kernel is several times slower than its sigmoid kernel (measured in docs/results.md,
+    "Benchmarks"); about as fast elsewhere."""
     return torch.sigmoid(x * 2).mul(2).sub_(1)
 
 
