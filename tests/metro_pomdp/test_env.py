@@ -250,3 +250,60 @@ def test_registered_spec_metadata():
 def test_a_hand_made_strongly_connected_graph_is_accepted():
     env = MetroPOMDPEnv(graphs=np.stack([ring_graph(), ring_graph()]), graph_index=1)
     assert env.reset(seed=0)[1]["graph_index"] == 1
+
+
+def test_non_default_values_reach_rewards_timer_and_observation():
+    """reward, penalty, episode_length and reset_after other than the paper's: the step reward,
+    the timer, the truncation step and the observation's raw entries (time fraction, the reward
+    signal scaled by 1 / (reward * episode_length), the previous-action one-hot) follow them."""
+    reward, penalty, length, reset_after = 4.0, 0.5, 12, 3
+    env = MetroPOMDPEnv(graphs=ring_graph(), graph_index=0, reward=reward, penalty=penalty,
+                        episode_length=length, reset_after=reset_after)
+    obs, info = env.reset(seed=2)
+    s, a = 5, 3
+    assert obs[2 * s + a] == 1 and obs[2 * s:2 * s + a].sum() == 0  # no previous action yet
+    total = 0.0
+    for t in range(1, length + 1):
+        goal, agent, timer = info["reward_location"], info["agent"], info["reset_timer"]
+        action = 2 if t % 4 == 0 else 0  # action 2 is never an edge of the ring graph
+        obs, r, terminated, truncated, info = env.step(action)
+        arrived = action == 0 and (agent + 1) % 5 == goal
+        assert r == pytest.approx(reward if arrived else -penalty if action == 2 else 0.0)
+        total += r
+        placed = arrived or timer + 1 == reset_after
+        assert info["reset_timer"] == (0 if placed else timer + 1)
+        assert obs[2 * s + action] == 1 and obs[2 * s:2 * s + a + 1].sum() == 1  # raw one-hot
+        assert obs[2 * s + a + 1] == 1  # the constant
+        assert obs[2 * s + a + 2] == pytest.approx(t / length)
+        assert obs[2 * s + a + 3] == pytest.approx(total / (reward * length))
+        assert obs[info["reward_location"]] == 1 and obs[s + info["agent"]] == 1
+        assert not terminated and truncated == (t == length)
+
+
+def test_random_graphs_match_single_envs_step_for_step():
+    """random_graph=True in the vector env: env i draws its graphs as a single env seeded
+    seed + i with graph_index=None does (the same graph every episode, rewards, observations)."""
+    from metro_pomdp import MetroPOMDPVectorEnv
+
+    n = 4
+    envs = MetroPOMDPVectorEnv(num_envs=n, random_graph=True, autoreset_mode="SameStep")
+    singles = [MetroPOMDPEnv() for _ in range(n)]
+    obs, info = envs.reset(seed=7)
+    for i, env in enumerate(singles):
+        o, inf = env.reset(seed=7 + i)
+        np.testing.assert_array_equal(obs[i], o)
+        assert info["graph_index"][i] == inf["graph_index"]
+    rng = np.random.default_rng(0)
+    graphs_seen = set()
+    for _ in range(95):  # three episodes and a bit: every reset draws a new graph
+        actions = rng.integers(3, size=n)
+        obs, reward, _, truncated, info = envs.step(actions)
+        for i, env in enumerate(singles):
+            o, r, _, tr, inf = env.step(int(actions[i]))
+            if tr:
+                o, inf = env.reset()
+            np.testing.assert_array_equal(obs[i], o)
+            assert reward[i] == r and truncated[i] == tr
+            assert info["graph_index"][i] == inf["graph_index"]
+            graphs_seen.add(int(inf["graph_index"]))
+    assert len(graphs_seen) > n  # the graphs did change between episodes
