@@ -25,7 +25,8 @@ from metro_pomdp import graphs as graphlib
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_KEY_MASK = (1 << 63) - 1
+#: environment keys are drawn from [0, KEY_HIGH): 63 bits
+KEY_HIGH = (1 << 63) - 1
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def _below(u32: np.ndarray, high: int) -> np.ndarray:
 
 def key_from_seed(seed_rng: np.random.Generator) -> int:
     """An environment's 63-bit random key, drawn from its Gymnasium ``np_random``."""
-    return int(seed_rng.integers(0, _KEY_MASK, dtype=np.int64))
+    return int(seed_rng.integers(0, KEY_HIGH, dtype=np.int64))
 
 
 class Transition(NamedTuple):

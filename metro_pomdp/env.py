@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from metro_pomdp import graphs as graphlib
 from metro_pomdp.core import MetroConfig, MetroCore, check_graph_index, key_from_seed
 
 
@@ -151,7 +152,8 @@ class MetroPOMDPEnv(gym.Env):
 
     def __init__(self, n_states: int = 5, n_actions: int = 3, episode_length: int = 30,
                  reward: float = 10.0, penalty: float = 0.05, reset_after: int = 6,
-                 graph_set: str = "train", n_graphs: int = 600, data_seed: int = 666,
+                 graph_set: str = "train", n_graphs: int = graphlib.N_GRAPHS,
+                 data_seed: int = graphlib.DATA_SEED,
                  graph_index: int | None = None, graphs: np.ndarray | None = None,
                  render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from metro_pomdp.core import MetroConfig, MetroCore, key_from_seed
+from metro_pomdp.core import KEY_HIGH, MetroConfig, MetroCore, key_from_seed
 from metro_pomdp.env import observation_space
 
 
@@ -105,7 +105,7 @@ class MetroPOMDPVectorEnv(VectorEnv):
             super().reset(seed=int(seeds[0]))
             core.seed([key_from_seed(np.random.default_rng(s)) for s in seeds])
         elif not core.has_reset:
-            core.seed(self.np_random.integers(0, 2**63 - 1, size=self.num_envs, dtype=np.int64))
+            core.seed(self.np_random.integers(0, KEY_HIGH, size=self.num_envs, dtype=np.int64))
         mask = None
         if options is not None and "reset_mask" in options:
             mask = np.asarray(options["reset_mask"])

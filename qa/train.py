@@ -32,7 +32,7 @@ from agents.distributed import (
     this_process,
     wrap,
 )
-from qa.data import TASKS, Batch, EncodedStories, eval_segments, train_stream
+from qa.data import EVAL_SEED, TASKS, Batch, EncodedStories, eval_segments, train_stream
 
 MODES = ("qa", "lm")
 
@@ -115,7 +115,7 @@ class MetricSums:
 
 @torch.no_grad()
 def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
-             device="cpu", seed: int = 1234, max_batches: int | None = None) -> Metrics:
+             device="cpu", seed: int = EVAL_SEED, max_batches: int | None = None) -> Metrics:
     """Stream the fixed story order from a zero state; metrics at answers. ``max_batches``
     stops after that many segments (a quick look at the start of the stream; None: all), or
     later if none of them held an answer yet (metrics need one)."""

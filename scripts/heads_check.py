@@ -21,6 +21,9 @@ from stable_baselines3 import A2C
 from stable_baselines3.common.vec_env import VecMonitor
 
 from agents.a2c import PAPER_PRESET, RecurrentA2C
+
+#: the paper's settings that SB3's own A2C takes (its gradient clipping stays SB3's default)
+SB3_A2C_KEYS = ("n_steps", "gamma", "ent_coef", "vf_coef", "learning_rate")
 from agents.cli import HelpFormatter
 from agents.vec_env import GymnasiumVecEnv
 from metro_pomdp import MetroPOMDPVectorEnv, graph_set
@@ -54,8 +57,7 @@ def main(argv=None) -> dict:
     def train(kwargs, seed: int) -> float:
         if kwargs is None:  # SB3's own feed-forward A2C, same settings
             model = A2C("MlpPolicy", VecMonitor(GymnasiumVecEnv(single_graph_env(args.n_envs))),
-                        n_steps=30, gamma=0.9, ent_coef=0.03, vf_coef=0.1, learning_rate=1e-3,
-                        seed=seed, device="cpu",
+                        **{k: PAPER_PRESET[k] for k in SB3_A2C_KEYS}, seed=seed, device="cpu",
                         policy_kwargs={"optimizer_class": torch.optim.Adam,
                                        "optimizer_kwargs": {"eps": 1e-4}})
         else:
