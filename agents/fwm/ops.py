@@ -53,7 +53,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional as nnf  # (F is the memory, as in the paper)
 
 from agents.fwm.naive import make_key
 
@@ -147,21 +147,21 @@ def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: 
         t1 = min(t0 + chunk_size, steps)
         span = slice(t0, t1)
         empty = empty or (reset is not None and all_reset_at[t0])
-        inputs = (None if empty else fw, norm_sq, k1[:, span], k2[:, span], v[:, span],
-                  coef[:, span])
         wants_reads = reads_in is None or any(reads_in[span])
+        chunk = {"f0": None if empty else fw, "norm_sq": norm_sq, "k1": k1[:, span],
+                 "k2": k2[:, span], "v": v[:, span], "coef": coef[:, span],
+                 "n0": n0[:, span] if wants_reads else None, "e": e[:, span],
+                 "key_mode": key_mode, "eps": eps}
         if t1 - t0 == 1:  # one step: fwm_step, in about half the operations of a chunk
-            reads, fw, norm_sq = _one_step(*inputs, n0[:, span] if wants_reads else None,
-                                           e[:, span], None if reset is None else reset[t0],
-                                           key_mode, eps)
+            reads, fw, norm_sq = _one_step(**chunk,
+                                           reset=None if reset is None else reset[t0])
         else:
             chunk_keep = None
             if reset is not None and any(resets_at[span]):
                 chunk_keep = [keep[:, t] if r else None
-                              for t, r in zip(range(t0, t1), resets_at[span])]
-            reads, fw, norm_sq = _chunk(*inputs, n0[:, span] if wants_reads else None,
-                                        e[:, span], chunk_keep, key_mode, eps,
-                                        final_state or t1 < steps)
+                              for t, r in zip(range(t0, t1), resets_at[span], strict=True)]
+            reads, fw, norm_sq = _chunk(**chunk, keep=chunk_keep,
+                                        form_f=final_state or t1 < steps)
         if read_mask is not None:
             reads = reads * read_mask[span].transpose(0, 1)[..., None].to(reads.dtype)
         outs.append(reads)
@@ -170,12 +170,16 @@ def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: 
     return reads.transpose(0, 1), fw
 
 
-def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
+def _chunk(*, f0: torch.Tensor | None, norm_sq: torch.Tensor, k1: torch.Tensor,
+           k2: torch.Tensor, v: torch.Tensor, coef: torch.Tensor, n0: torch.Tensor | None,
+           e: torch.Tensor, keep: list[torch.Tensor | None] | None, key_mode: str, eps: float,
+           form_f: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """One chunk of :func:`fwm_scan`, batch-first: ``k1, k2, v [B, C, d]``, ``coef [B, C]``,
     ``n0 [B, C, d]`` (None: no reads in this chunk), ``e [B, C, N_r, d]``, ``keep`` a per-step
-    list of None or ``[B]`` zero-at-reset multipliers. ``f0`` is F_0, or None when the memory at
-    the chunk's start is known to be empty. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``, F_C
-    None unless ``form_f``."""
+    list of None or ``[B]`` zero-at-reset multipliers (None: no reset in the chunk). ``f0`` is
+    F_0 ``[B, dk, d]``, or None when the memory at the chunk's start is known to be empty;
+    ``norm_sq [B]`` its squared norm. Returns ``(reads [B, C, d], F_C, ||F_C||^2)``, F_C None
+    unless ``form_f``."""
     batch, steps, d = v.shape
     keys = _key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
@@ -209,7 +213,7 @@ def _chunk(f0, norm_sq, k1, k2, v, coef, n0, e, keep, key_mode, eps, form_f):
         if f0 is not None:  # + a_t q_i^T F_0
             read_f0 = first_read_f0 if i == 0 else torch.bmm(_key(n, e[:, :, i], key_mode), f0)
             out = out + scale * read_f0
-        n = F.layer_norm(out, (d,), eps=eps)
+        n = nnf.layer_norm(out, (d,), eps=eps)
     return n, fw_new, norm_sq
 
 
@@ -318,7 +322,7 @@ class _DeltaRecurrence(torch.autograd.Function):
         # what the reversed loop needs, for all steps at once: a before step t (a_t-1 after
         # the reset; w before the step is formed in the loop from the row of weights, since a
         # [C, B, C] tensor of them costs passes over memory that cost more than that op)
-        a_before = F.pad(a_all[:-1], (0, 0, 1, 0), value=1.0)  # (C, B)
+        a_before = nnf.pad(a_all[:-1], (0, 0, 1, 0), value=1.0)  # (C, B)
         for t, k in enumerate(keep or []):
             if k is not None:
                 a_before[t] *= k
@@ -381,7 +385,10 @@ class _DeltaRecurrence(torch.autograd.Function):
         return g_from_f0, g_gram, g_v.transpose(0, 1), g_coef, n_bar, None
 
 
-def _one_step(f0, norm_sq, k1, k2, v, coef, n0, e, reset, key_mode, eps):
+def _one_step(*, f0: torch.Tensor | None, norm_sq: torch.Tensor, k1: torch.Tensor,
+              k2: torch.Tensor, v: torch.Tensor, coef: torch.Tensor, n0: torch.Tensor | None,
+              e: torch.Tensor, reset: torch.Tensor | None, key_mode: str, eps: float
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A chunk of one step: one :func:`fwm_step` on ``F_0`` as a :class:`LowRankMemory` with an
     empty cache, folded at once (F_1 = s (a F_0 + c k u^T)). Arguments as :func:`_chunk`'s, but
     ``reset`` is the ``[B]`` bool mask of the step (or None)."""
@@ -515,7 +522,7 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
             from_base = read_base if i == 0 else \
                 torch.bmm(_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
             out = out + scale[:, None] * from_base
-        n = F.layer_norm(out, (d,), eps=eps)
+        n = nnf.layer_norm(out, (d,), eps=eps)
     if n is None:
         n = v.new_zeros(batch, d)
     memory = LowRankMemory(base, scale, c1, c2, cu, w, norm_sq)
