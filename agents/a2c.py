@@ -42,7 +42,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.atomic import atomic_write
-from agents.policies import FWMPolicy, LstmPolicy, RecurrentActorCriticPolicy
+from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
@@ -91,6 +91,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
     policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = {
         "FWMPolicy": FWMPolicy,
         "LstmPolicy": LstmPolicy,
+        "GruPolicy": GruPolicy,
         "RecurrentActorCriticPolicy": RecurrentActorCriticPolicy,
     }
     policy: RecurrentActorCriticPolicy

@@ -4,9 +4,11 @@ One policy class, :class:`RecurrentActorCriticPolicy`, with a pluggable recurren
 
 * ``"fwm"``: :class:`~agents.fwm.FWMCell`, LSTM + Fast Weight Memory (paper section 4.2: LSTM 32,
   d_FWM 16, output ``h + W_o n``, write-strength bias 1, update scaled by 1 / d_FWM);
-* ``"lstm"``: :class:`LSTMCore`, a plain LSTM of any width (the paper's baselines: 512 ... 4096).
+* ``"lstm"``: :class:`LSTMCore`, a plain LSTM of any width (the paper's baselines: 512 ... 4096);
+* ``"gru"``: :class:`GRUCore`, a plain GRU of any width;
+* a class of your own with the interface of :data:`CORE_INTERFACE`.
 
-Both cores map observations ``[T, B, I]`` to features ``[T, B, H]`` with a state that is a tuple
+The cores map observations ``[T, B, I]`` to features ``[T, B, H]`` with a state that is a tuple
 of batch-first tensors and a per-step reset mask (SB3's ``episode_starts``: the state of that
 row is zeroed before the step), and have a one-step ``step`` for acting (the FWM's carries its
 memory in low-rank form, :class:`~agents.fwm.FWMStepState`) and ``state_from_tuple``. Linear
@@ -109,12 +111,84 @@ class LSTMCore(nn.Module):
         return LSTMState(*tensors)
 
 
-def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
+class GRUState(NamedTuple):
+    """Batch-first GRU state ``(h [B, H],)``."""
+
+    h: torch.Tensor
+
+
+class GRUCore(nn.Module):
+    """A one-layer GRU with the recurrent-core interface (:data:`CORE_INTERFACE`)."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size)
+        self.output_size = hidden_size
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> GRUState:
+        w = self.gru.weight_hh_l0
+        return GRUState(torch.zeros(batch_size, self.output_size, device=device or w.device,
+                                    dtype=dtype or w.dtype))
+
+    def forward(self, x: torch.Tensor, state: GRUState | None = None,
+                reset: torch.Tensor | None = None, final_state: bool = True
+                ) -> tuple[torch.Tensor, GRUState | None]:
+        """``x [T, B, I]``, ``reset [T, B]`` -> ``(out [T, B, H], final state)``. The sequence
+        is split only at the steps where some row resets: one fused GRU call per piece."""
+        h = (self.initial_state(x.shape[1], x.device, x.dtype) if state is None else state).h
+        starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
+        outputs = []
+        for i, t0 in enumerate(starts):
+            t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
+            if reset is not None:
+                h = h * (~reset[t0]).to(h.dtype)[:, None]
+            out, h = self.gru(x[t0:t1], h.unsqueeze(0))  # (t, B, H), (1, B, H)
+            h = h.squeeze(0)
+            outputs.append(out)
+        out = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+        return out, GRUState(h) if final_state else None
+
+    def step(self, x: torch.Tensor, state: GRUState | None = None,
+             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, GRUState]:
+        """One step: ``x [B, I]``, ``reset [B]`` -> ``(out [B, H], state)``."""
+        h = (self.initial_state(x.shape[0], x.device, x.dtype) if state is None else state).h
+        if reset is not None:
+            h = h * (~reset).to(h.dtype)[:, None]
+        g = self.gru
+        h = torch.gru_cell(x, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
+        return h, GRUState(h)
+
+    def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> GRUState:
+        """A plain tuple ``(h,)`` (as SB3's ``predict`` carries it) as a :class:`GRUState`."""
+        if len(tensors) != 1:
+            raise ValueError(f"a GRU state is a tuple of 1 array (h,), got {len(tensors)}")
+        return GRUState(*tensors)
+
+
+#: What a recurrent core provides; :func:`make_core` builds one by name, or takes a class
+#: (or any callable) ``core(input_size, hidden_size, **core_kwargs)`` that returns one.
+CORE_INTERFACE = """
+* ``output_size``: features per step of its output (the heads' input);
+* ``initial_state(batch_size, device=None, dtype=None)``: the zero state, a tuple (for example
+  a ``NamedTuple``) of batch-first tensors ``[B, ...]``;
+* ``forward(x [T, B, I], state, reset [T, B] or None, final_state=True) -> (out [T, B, H],
+  state after step T-1, or None when final_state is False)``, where ``reset[t]`` zeroes a row's
+  state before step t (an episode start) and ``state=None`` is the zero state;
+* ``step(x [B, I], state, reset [B] or None) -> (out [B, H], state)``: one step, for acting;
+* ``state_from_tuple(tensors)``: the state from a plain tuple of its tensors (SB3's
+  ``predict`` carries states as tuples of arrays).
+"""
+CORES = ("fwm", "lstm", "gru")
+
+
+def make_core(core, input_size: int, hidden_size: int, d_fwm: int = 16,
               **core_kwargs) -> nn.Module:
-    """Build a recurrent core by name.
+    """Build a recurrent core by name, or a user's core.
 
     Args:
-        core: ``"fwm"`` or ``"lstm"``.
+        core: ``"fwm"``, ``"lstm"``, ``"gru"``, or a class (any callable)
+            ``core(input_size, hidden_size, **core_kwargs)`` returning a module with the
+            interface of :data:`CORE_INTERFACE`.
         input_size: observation features per step.
         hidden_size: LSTM width (d_LSTM).
         d_fwm: FWM size (``"fwm"`` only).
@@ -131,11 +205,20 @@ def make_core(core: str, input_size: int, hidden_size: int, d_fwm: int = 16,
         kwargs = {"residual": True, **settings_options(settings, d_fwm), **options}
         return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
                                  **kwargs))
-    if core == "lstm":
+    if core in ("lstm", "gru"):
         if core_kwargs:
-            raise TypeError(f"core='lstm' takes no core_kwargs, got {sorted(core_kwargs)}")
-        return LSTMCore(input_size, hidden_size)
-    raise ValueError(f"core must be 'fwm' or 'lstm', got {core!r}")
+            raise TypeError(f"core={core!r} takes no core_kwargs, got {sorted(core_kwargs)}")
+        return (LSTMCore if core == "lstm" else GRUCore)(input_size, hidden_size)
+    if callable(core):
+        module = core(input_size, hidden_size, **core_kwargs)
+        missing = [name for name in ("output_size", "initial_state", "forward", "step",
+                                     "state_from_tuple") if not hasattr(module, name)]
+        if missing:
+            raise TypeError(f"core {core!r} built a {type(module).__name__} without "
+                            f"{', '.join(missing)}: a recurrent core provides{CORE_INTERFACE}")
+        return module
+    raise ValueError(f"core must be one of {CORES} or a class that builds a recurrent core, "
+                     f"got {core!r}")
 
 
 class RecurrentActorCriticPolicy(BasePolicy):
@@ -147,8 +230,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         action_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Box``.
         lr_schedule: learning-rate schedule (SB3 passes it; the optimizer starts at
             ``lr_schedule(1)``).
-        core: ``"fwm"`` or ``"lstm"`` (see :func:`make_core`).
-        hidden_size: LSTM width.
+        core: ``"fwm"``, ``"lstm"``, ``"gru"`` or a class of your own (see :func:`make_core`).
+        hidden_size: the core's width (d_LSTM of the FWM).
         d_fwm: FWM size (``core="fwm"``).
         core_kwargs: further options of the core (:func:`make_core`).
         net_arch: SB3's ``net_arch`` for actor and critic MLPs on the core's output (a list of
@@ -162,7 +245,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
-                 lr_schedule: Schedule, core: str = "fwm", hidden_size: int = 32,
+                 lr_schedule: Schedule, core: str | type[nn.Module] = "fwm",
+                 hidden_size: int = 32,
                  d_fwm: int = 16, core_kwargs: dict[str, Any] | None = None,
                  net_arch: list[int] | dict[str, list[int]] | None = None,
                  activation_fn: type[nn.Module] = Tanh, ortho_init: bool = True,
@@ -375,4 +459,12 @@ class LstmPolicy(RecurrentActorCriticPolicy):
     def __init__(self, *args, **kwargs):
         _fixed_core(type(self), kwargs, "lstm")
         kwargs.setdefault("hidden_size", 512)
+        super().__init__(*args, **kwargs)
+
+
+class GruPolicy(RecurrentActorCriticPolicy):
+    """A GRU agent (``core="gru"``)."""
+
+    def __init__(self, *args, **kwargs):
+        _fixed_core(type(self), kwargs, "gru")
         super().__init__(*args, **kwargs)

@@ -54,6 +54,7 @@ from agents.callbacks import (
 from agents.cli import HelpFormatter, check_eval_envs
 from agents.distributed import parse_device
 from agents.plots import plot_runs
+from agents.policies import CORES
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
@@ -81,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an existing --run-dir (its checkpoint and logs are "
                         "deleted)")
-    p.add_argument("--core", choices=["fwm", "lstm"], default="fwm", help="recurrent core")
-    p.add_argument("--hidden", type=int, default=32, help="LSTM width (paper: FWM 32; LSTM "
-                   "baselines 512 ... 4096)")
+    p.add_argument("--core", choices=list(CORES), default="fwm", help="recurrent core")
+    p.add_argument("--hidden", type=int, default=32, help="the core's width (paper: FWM 32; "
+                   "LSTM baselines 512 ... 4096)")
     p.add_argument("--d-fwm", type=int, default=16, help="FWM size d_FWM")
     p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
                    help="actor and critic MLP widths on the core's output (SB3's net_arch; none "

@@ -17,7 +17,38 @@ from agents.policies import RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_metro_vec_env
 from metro_pomdp import MetroPOMDPVectorEnv
 
-CORES = [("fwm", {"hidden_size": 8, "d_fwm": 4}), ("lstm", {"hidden_size": 8})]
+CORES = [("fwm", {"hidden_size": 8, "d_fwm": 4}), ("lstm", {"hidden_size": 8}),
+         ("gru", {"hidden_size": 8})]
+
+
+class ElmanCore(torch.nn.Module):
+    """A user's recurrent core, written against the documented interface only
+    (agents.policies.CORE_INTERFACE): h_t = tanh(W x_t + U h_t-1), one Python step at a time."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.cell = torch.nn.RNNCell(input_size, hidden_size)
+        self.output_size = hidden_size
+
+    def initial_state(self, batch_size, device=None, dtype=None):
+        return (torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),)
+
+    def step(self, x, state=None, reset=None):
+        h = self.initial_state(x.shape[0], x.device, x.dtype)[0] if state is None else state[0]
+        if reset is not None:
+            h = h * (~reset).to(h.dtype)[:, None]
+        h = self.cell(x, h)
+        return h, (h,)
+
+    def forward(self, x, state=None, reset=None, final_state=True):
+        outs = []
+        for t in range(x.shape[0]):
+            out, state = self.step(x[t], state, None if reset is None else reset[t])
+            outs.append(out)
+        return torch.stack(outs), state if final_state else None
+
+    def state_from_tuple(self, tensors):
+        return tuple(tensors)
 
 
 class CueRecallVectorEnv(VectorEnv):
@@ -388,8 +419,11 @@ def test_bad_input_is_named():
         RecurrentA2C(torch.nn.Module, env)
     with pytest.raises(ValueError, match="n_steps"):
         RecurrentA2C("FWMPolicy", env, n_steps=0)
-    with pytest.raises(ValueError, match="core must be"):
-        RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs={"core": "gru"})
+    with pytest.raises(ValueError, match="core must be one of"):
+        RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs={"core": "transformer"})
+    with pytest.raises(TypeError, match="without .*step, state_from_tuple"):
+        RecurrentA2C("RecurrentActorCriticPolicy", env,
+                     policy_kwargs={"core": lambda i, h: torch.nn.Linear(i, h)})
     with pytest.raises(ValueError, match="observation_space"):
         RecurrentActorCriticPolicy(gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
                                    gym.spaces.Discrete(2), lambda _: 1e-3)
@@ -410,7 +444,8 @@ def test_nan_loss_stops_without_touching_the_parameters():
 
 
 # ------------------------------------------------------------------------- learning
-@pytest.mark.parametrize("core,kwargs", CORES)
+@pytest.mark.parametrize("core,kwargs", [*CORES, (ElmanCore, {"hidden_size": 8})],
+                         ids=["fwm", "lstm", "gru", "user-core"])
 def test_learns_a_memory_task_a_memoryless_policy_cannot(core, kwargs):
     """The cue must be carried over 3 steps: memoryless policies earn at most 0.5; a broken
     recurrence (state not carried, or reset every step) stays there."""
