@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from agents.a2c import RecurrentA2C
 
@@ -236,3 +237,21 @@ def test_terminal_tables_come_every_print_every_updates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("| rollout/") == 2  # 4 updates, a table every 2 (the CSV has every one)
     assert len(rows(tmp_path / "run")) >= 4
+
+
+def test_a_non_finite_loss_stops_the_script_with_the_last_good_checkpoint(tmp_path,
+                                                                          run_script):
+    """A learning rate of 1e30 makes the values explode in the first update, and the second
+    update's loss is infinite: the script exits 1 naming the loss, before the optimizer step,
+    and model.zip is the checkpoint of the last good update, with finite parameters."""
+    run_dir = tmp_path / "nan"
+    res = run_script("train_agent.py", "--lr", "1e30", "--timesteps", 36000, "--n-envs", 4,
+                     "--eval-envs", 4, "--eval-every", 100, "--checkpoint-every", 1,
+                     "--log-every", 1, "--no-plots", "--no-progress", "--run-dir", run_dir,
+                     expect=1)
+    assert "non-finite loss" in res.stderr and "last good checkpoint" in res.stderr
+    assert not (run_dir / "final.json").exists()
+    model = RecurrentA2C.load(run_dir / "model.zip", device="cpu")
+    stopped_at = int(res.stderr.split(" at update ")[1].split()[0])
+    assert model._n_updates == stopped_at >= 1
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
