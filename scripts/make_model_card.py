@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--description", required=True, help="one line for the listing")
     parser.add_argument("--command", required=True, help="the exact command that trained it")
     parser.add_argument("--commit", required=True, help="the commit it was trained at")
+    parser.add_argument("--notes", default="",
+                        help="what else the card should say (the machine's load, how the "
+                             "seed was chosen)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per graph")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pretrained.DIRECTORY,
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "updates": trained._n_updates, "timesteps": trained.num_timesteps,
         "wall_minutes": round(final["learn_wall_s"] / 60, 1),
         "training_threads": final["threads"],
-        "machine": cpu_name(), "torch": torch.__version__,
+        "machine": cpu_name(), "torch": torch.__version__, "notes": args.notes,
         "final_training_evaluation": {"train": final["train_reward"],
                                       "test": final["test_reward"]},
     }
