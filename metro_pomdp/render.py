@@ -241,7 +241,7 @@ def save_animation(frames: Sequence[np.ndarray], path, fps: float = 2.0,
         durations = [round(1000 / fps)] * len(images)
         durations[-1] *= 1 + hold_last
         images[0].save(path, save_all=True, append_images=images[1:], duration=durations,
-                       loop=0, optimize=False)
+                       loop=0, optimize=True)  # about half the size
         return path
     from matplotlib import animation
 
