@@ -174,7 +174,9 @@ def main(argv=None) -> dict:
     last = torch_load_checkpoint(os.path.join(run_dir, "last.pt"), map_location="cpu")
     result = {"model": args.model, "corpus": args.corpus, "parameters": n_params,
               "seed": args.seed, "tokens": last["tokens"], "epochs_done": last["epoch"],
-              "wall_seconds_this_call": seconds, "last_row": row}
+              # this invocation's training (a resumed run: since the resume), validations
+              # included, the final evaluation not
+              "learn_wall_s": round(seconds, 1), "last_row": row}
     if args.no_final_eval:
         return result
     best = torch_load_checkpoint(os.path.join(run_dir, "best.pt"), map_location=device)
