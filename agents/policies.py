@@ -45,7 +45,8 @@ RecurrentState = tuple[torch.Tensor, ...]
 
 #: What a recurrent policy of this project says to an algorithm that does not thread its state.
 OTHER_ALGORITHM = (
-    "{name} is a recurrent policy: train it with agents.a2c.RecurrentA2C. Stable-Baselines3's "
+    "{name} is a recurrent policy: train it with agents.a2c.RecurrentA2C or "
+    "agents.ppo.RecurrentPPO. Stable-Baselines3's "
     "PPO and A2C call policy(obs) without a recurrent state, and sb3-contrib's RecurrentPPO "
     "needs its own LSTM policy (it reads policy.lstm_actor); neither can run {name}")
 #: Attributes that sb3-contrib's RecurrentPPO reads from its own policies.

@@ -1,0 +1,176 @@
+"""Recurrent PPO: :class:`~agents.a2c.RecurrentA2C`'s rollouts, policies, cores, callbacks and
+checkpoints, with PPO's clipped update (Schulman et al., 2017) over minibatches of whole env
+sequences.
+
+A rollout of ``n_steps`` steps of every env is collected as for A2C, with the recurrent state
+at its start. The update then runs ``n_epochs`` passes; each splits the envs at random into
+minibatches of ``batch_size // n_steps`` envs and backpropagates through each env's whole
+sequence from its stored start state, episode starts cutting the state inside it (the design
+of CleanRL's ``ppo_atari_lstm``). There are no batch-to-sequence reshapes: a minibatch is a
+slice of the rollout's env axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import FloatSchedule, explained_variance
+
+from agents.a2c import PAPER_N_ENVS, RecurrentA2C
+from agents.policies import RecurrentActorCriticPolicy
+
+
+def _rows(state: tuple, idx: torch.Tensor) -> tuple:
+    """The rows ``idx`` of a batch-first recurrent state, as the same kind of tuple."""
+    rows = (s.index_select(0, idx) for s in state)
+    return type(state)(*rows) if hasattr(state, "_fields") else tuple(rows)
+
+
+class RecurrentPPO(RecurrentA2C):
+    """PPO with a recurrent policy (FWM, LSTM, GRU or a core of your own).
+
+    Args:
+        policy: as :class:`~agents.a2c.RecurrentA2C`.
+        env: as :class:`~agents.a2c.RecurrentA2C`.
+        n_steps: steps per env per rollout: the length of every training sequence.
+        batch_size: env steps per minibatch, a multiple of ``n_steps`` (whole sequences) that
+            divides ``n_steps * n_envs``; None: the whole rollout in one minibatch.
+        n_epochs: passes over the rollout per update.
+        clip_range: PPO's clipping of the probability ratio (a float or a schedule of the
+            remaining progress, as in SB3).
+        clip_range_vf: clipping of the value change around the rollout's values; None: none.
+        target_kl: stop the epochs of an update early when the approximate KL divergence of a
+            minibatch exceeds ``1.5 * target_kl``; None: never.
+        normalize_advantage: standardise the advantages of each minibatch (SB3's default).
+
+    The other arguments are :class:`~agents.a2c.RecurrentA2C`'s, with SB3 PPO's defaults.
+    """
+
+    def __init__(self, policy: str | type[RecurrentActorCriticPolicy], env: GymEnv | str | None,
+                 learning_rate: float | Schedule = 3e-4, n_steps: int = 128,
+                 batch_size: int | None = None, n_epochs: int = 4, gamma: float = 0.99,
+                 gae_lambda: float = 0.95, clip_range: float | Schedule = 0.2,
+                 clip_range_vf: float | None = None, normalize_advantage: bool = True,
+                 ent_coef: float = 0.0, vf_coef: float = 0.5,
+                 max_grad_norm: float | None = 0.5, target_kl: float | None = None,
+                 bootstrap_truncated: bool = True, n_envs: int = PAPER_N_ENVS,
+                 stats_window_size: int = 100, tensorboard_log: str | None = None,
+                 policy_kwargs: dict[str, Any] | None = None, verbose: int = 0,
+                 seed: int | None = None, device: torch.device | str = "auto",
+                 _init_setup_model: bool = True):
+        if not isinstance(n_epochs, int) or n_epochs < 1:
+            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+        if not callable(clip_range) and not clip_range > 0:
+            raise ValueError(f"clip_range must be positive, got {clip_range!r}")
+        if clip_range_vf is not None and not clip_range_vf > 0:
+            raise ValueError(f"clip_range_vf must be positive or None, got {clip_range_vf!r}")
+        if target_kl is not None and not target_kl > 0:
+            raise ValueError(f"target_kl must be positive or None, got {target_kl!r}")
+        self.batch_size, self.n_epochs = batch_size, n_epochs
+        self.clip_range, self.clip_range_vf, self.target_kl = clip_range, clip_range_vf, target_kl
+        super().__init__(policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma,
+                         gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
+                         max_grad_norm=max_grad_norm, normalize_advantage=normalize_advantage,
+                         bootstrap_truncated=bootstrap_truncated, n_envs=n_envs,
+                         stats_window_size=stats_window_size, tensorboard_log=tensorboard_log,
+                         policy_kwargs=policy_kwargs, verbose=verbose, seed=seed, device=device,
+                         _init_setup_model=_init_setup_model)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        rollout = self.n_steps * self.n_envs
+        if self.batch_size is None:
+            self.batch_size = rollout
+        if (not isinstance(self.batch_size, int) or self.batch_size < self.n_steps
+                or self.batch_size % self.n_steps or rollout % self.batch_size):
+            raise ValueError(f"batch_size must be a multiple of n_steps={self.n_steps} (whole "
+                             f"env sequences) that divides n_steps * n_envs = {rollout}, got "
+                             f"{self.batch_size!r}")
+        self.clip_range = (self.clip_range if callable(self.clip_range)
+                           else FloatSchedule(self.clip_range))
+
+    def train(self) -> None:
+        policy = self.policy
+        policy.set_training_mode(True)
+        self._update_learning_rate(policy.optimizer)
+        clip = self.clip_range(self._current_progress_remaining)
+        buf = self.rollout_buffer
+        dev = self.device
+        obs = torch.as_tensor(buf.observations, device=dev)  # (T, N, *obs_shape)
+        actions = torch.as_tensor(buf.actions, device=dev)  # (T, N, action_dim)
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = actions.squeeze(-1).long()
+        starts = torch.as_tensor(buf.episode_starts, device=dev).bool()  # (T, N)
+        advantages = torch.as_tensor(buf.advantages, device=dev)  # (T, N)
+        returns = torch.as_tensor(buf.returns, device=dev)
+        old_values = torch.as_tensor(buf.values, device=dev)
+        old_log_prob = torch.as_tensor(buf.log_probs, device=dev)
+        per_batch = self.batch_size // self.n_steps  # envs per minibatch
+        losses: dict[str, list[float]] = {"policy": [], "value": [], "entropy": [],
+                                          "clip_fraction": [], "approx_kl": []}
+        stopped_early = False
+        for _ in range(self.n_epochs):
+            for idx in torch.randperm(buf.n_envs, device=dev).split(per_batch):
+                values, log_prob, entropy = policy.evaluate_actions(
+                    obs[:, idx], actions[:, idx], _rows(self._rollout_state, idx),
+                    starts[:, idx])
+                adv = advantages[:, idx]
+                if self.normalize_advantage and adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                log_ratio = log_prob - old_log_prob[:, idx]
+                ratio = log_ratio.exp()
+                policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+                if self.clip_range_vf is not None:  # the value moves at most that far per update
+                    old = old_values[:, idx]
+                    values = old + (values - old).clamp(-self.clip_range_vf, self.clip_range_vf)
+                value_loss = F.mse_loss(returns[:, idx], values)
+                entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
+                with torch.no_grad():  # http://joschu.net/blog/kl-approx.html, as SB3
+                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                losses["clip_fraction"].append(((ratio - 1).abs() > clip).float().mean().item())
+                losses["approx_kl"].append(approx_kl)
+                if self.target_kl is not None and approx_kl > 1.5 * self.target_kl:
+                    stopped_early = True
+                    break
+                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"RecurrentPPO: non-finite loss {loss.item()} at update "
+                        f"{self._n_updates} (policy {policy_loss.item()}, value "
+                        f"{value_loss.item()}, entropy {entropy_loss.item()}); stopping before "
+                        f"the optimizer step so the parameters stay those of the last good "
+                        f"minibatch")
+                policy.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+                policy.optimizer.step()
+                losses["policy"].append(policy_loss.item())
+                losses["value"].append(value_loss.item())
+                losses["entropy"].append(entropy_loss.item())
+            self._n_updates += 1  # SB3's PPO counts epochs
+            if stopped_early:
+                break
+
+        ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
+        record = self.logger.record
+        record("train/n_updates", self._n_updates, exclude="tensorboard")
+        record("train/explained_variance", ev)
+        record("train/clip_range", clip)
+        for name, key in (("policy", "policy_gradient_loss"), ("value", "value_loss"),
+                          ("entropy", "entropy_loss"), ("clip_fraction", "clip_fraction"),
+                          ("approx_kl", "approx_kl")):
+            if losses[name]:
+                record(f"train/{key}", float(np.mean(losses[name])))
+
+    def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
+              tb_log_name: str = "RecurrentPPO", reset_num_timesteps: bool = True,
+              progress_bar: bool = False):
+        return super().learn(total_timesteps=total_timesteps, callback=callback,
+                             log_interval=log_interval, tb_log_name=tb_log_name,
+                             reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
