@@ -1,17 +1,19 @@
-"""Peer comparison: sb3-contrib's ``RecurrentPPO`` (``MlpLstmPolicy``) against our
-``RecurrentA2C`` FWM agent on MetroPOMDP, for the same number of env steps.
+"""Peer comparison in one process: sb3-contrib's ``RecurrentPPO`` (``MlpLstmPolicy``) against
+our ``RecurrentPPO`` with an LSTM, a GRU and the FWM core, with the same PPO settings, env and
+env steps, and our ``RecurrentA2C`` FWM agent beside them.
 
 Example::
 
     python scripts/compare_recurrent_ppo.py --timesteps 1800000 --out runs/ppo_vs_fwm.json
 
-Both train on the 600 training graphs (env i on graph i, 30-step episodes) and are then
+All train on the 600 training graphs (env i on graph i, 30-step episodes) and are then
 evaluated on the 600 training and the 600 held-out test graphs (one episode each, with sampled
-and with greedy actions). Ours uses the configuration of ``train_agent.py`` (64-64 MLP heads).
-RecurrentPPO keeps sb3-contrib's defaults (LSTM 256, clip 0.2, GAE 0.95) except rollouts of
-one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient 0.03, minibatches
-of 100 episodes and 4 epochs (its default 10 epochs of 128-step minibatches would take hours on
-600 envs). Needs ``sb3-contrib`` (``pip install -e '.[dev]'``).
+and with greedy actions), and their training speed is reported in env steps per second. The
+PPO agents share one configuration: sb3-contrib's defaults (clip 0.2, GAE 0.95) except
+rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient
+0.03, minibatches of 100 episodes and 4 epochs (10 epochs of 128-step minibatches would take
+hours on 600 envs); LSTM and GRU of 256 units (sb3-contrib's default width), the FWM agent's
+LSTM 32 + FWM 16, and 64-64 MLP heads on our cores. ``--agents`` picks a subset.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
 from agents.cli import HelpFormatter
 from agents.distributed import parse_device
+from agents.ppo import RecurrentPPO as OurRecurrentPPO
 from agents.vec_env import make_metro_vec_env
+
+AGENTS = ("contrib-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-fwm")
 
 
 def evaluate(model, n_envs: int = 600) -> dict[str, float]:
@@ -50,6 +55,8 @@ def main(argv=None) -> dict:
     p.add_argument("--eval-envs", type=int, default=600, help="graphs per evaluation set")
     p.add_argument("--seed", type=int, default=0, help="seed of both agents and their envs")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
+    p.add_argument("--agents", nargs="+", default=list(AGENTS),
+                   help="which agents to train, in this order")
     p.add_argument("--out", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
     args.device = parse_device(p, args.device)
@@ -59,15 +66,30 @@ def main(argv=None) -> dict:
         raise SystemExit("this comparison needs sb3-contrib: pip install sb3-contrib") from err
     results = {}
     env = make_metro_vec_env("MetroPOMDP-v0", num_envs=args.n_envs)
+    batch = 30 * min(100, args.n_envs)  # minibatches of 100 whole episodes
+    ppo = dict(n_steps=30, batch_size=batch, n_epochs=4, gamma=0.9, ent_coef=0.03,
+               seed=args.seed, device=args.device)
+
+    def ours(core, hidden):
+        return lambda: OurRecurrentPPO("RecurrentActorCriticPolicy", env, **ppo,
+                                       policy_kwargs={"core": core, "hidden_size": hidden,
+                                                      "net_arch": [64, 64]})
+
     agents = {
-        "RecurrentPPO MlpLstmPolicy (sb3-contrib)": lambda: RecurrentPPO(
-            "MlpLstmPolicy", env, n_steps=30, batch_size=3000, n_epochs=4, gamma=0.9,
-            ent_coef=0.03, seed=args.seed, device=args.device),
-        "RecurrentA2C FWM-32-16, 64-64 heads (ours)": lambda: RecurrentA2C(
+        "contrib-lstm": ("RecurrentPPO MlpLstmPolicy, LSTM 256 (sb3-contrib)", lambda:
+                         RecurrentPPO("MlpLstmPolicy", env, **ppo)),
+        "ppo-lstm": ("RecurrentPPO LSTM 256 (ours)", ours("lstm", 256)),
+        "ppo-gru": ("RecurrentPPO GRU 256 (ours)", ours("gru", 256)),
+        "ppo-fwm": ("RecurrentPPO FWM-32-16 (ours)", ours("fwm", 32)),
+        "a2c-fwm": ("RecurrentA2C FWM-32-16, the paper's preset (ours)", lambda: RecurrentA2C(
             "FWMPolicy", env, seed=args.seed, device=args.device,
-            policy_kwargs={"net_arch": [64, 64]}, **PAPER_PRESET),
+            policy_kwargs={"net_arch": [64, 64]}, **PAPER_PRESET)),
     }
-    for name, make in agents.items():
+    unknown = set(args.agents) - set(agents)
+    if unknown:
+        p.error(f"--agents must be among {list(agents)}, got {sorted(unknown)}")
+    for key in args.agents:
+        name, make = agents[key]
         model = make()
         start = time.perf_counter()
         model.learn(args.timesteps, progress_bar=False)
