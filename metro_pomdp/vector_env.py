@@ -158,7 +158,8 @@ class MetroPOMDPVectorEnv(VectorEnv):
             self._renderer = render.Renderer(self.config.n_states, self.render_mode)
         c = self._core
         # the current state: after an arrival or a timeout, the new placement
-        return self._renderer.draw(self.adjacency[0], **render.step_frames(c, 0)[-1], title="env 0 of the batch")
+        return self._renderer.draw(self.adjacency[0], **render.step_frames(c, 0)[-1],
+                                   title="env 0 of the batch")
 
     def close_extras(self, **kwargs):
         if self._renderer is not None:

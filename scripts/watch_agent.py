@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     if args.fps <= 0:
         parser.error(f"--fps must be positive, got {args.fps}")
-    out = args.out or pathlib.Path("runs/watch") / f"{pathlib.Path(args.agent).name}-{args.split}.gif"
+    name = pathlib.Path(args.agent).name
+    out = args.out or pathlib.Path("runs/watch") / f"{name}-{args.split}.gif"
     if out.suffix.lower() not in (".gif", ".mp4"):
         parser.error(f"--out must end in .gif or .mp4, got {out}")
     if out.suffix.lower() == ".mp4":

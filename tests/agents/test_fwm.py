@@ -200,9 +200,11 @@ def test_low_rank_steps_equal_reference_outputs_and_gradients(key_mode, max_rank
                                atol=1e-12)
     g = torch.Generator().manual_seed(1)
     weights = [torch.randn(x.shape, generator=g, dtype=D64) for x in ref]
-    grads_fast = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, fast, strict=True)), inputs)
-    grads_ref = torch.autograd.grad(sum((w * y).sum() for w, y in zip(weights, ref, strict=True)), inputs)
-    for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_fast, grads_ref, strict=True):
+    grads_fast = torch.autograd.grad(
+        sum((w * y).sum() for w, y in zip(weights, fast, strict=True)), inputs)
+    grads_ref = torch.autograd.grad(
+        sum((w * y).sum() for w, y in zip(weights, ref, strict=True)), inputs)
+    for name, a, b in zip(NAMES, grads_fast, grads_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=f"gradient of {name}")
 
 
@@ -264,7 +266,8 @@ def test_no_state_is_the_zero_memory(chunk_size):
     torch.testing.assert_close(final, zero_final, rtol=0, atol=1e-12)
     weights = torch.randn_like(reads)
     for a, b in zip(torch.autograd.grad((weights * reads).sum() + final.sum(), rest),
-                    torch.autograd.grad((weights * zero_reads).sum() + zero_final.sum(), rest), strict=True):
+                    torch.autograd.grad((weights * zero_reads).sum() + zero_final.sum(), rest),
+                    strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="state=None"):
         fwm_scan(None, *(x[:0] for x in rest))

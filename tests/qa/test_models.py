@@ -19,7 +19,8 @@ def test_the_authors_settings_are_the_individual_options_and_nothing_else():
                                   "squash_first_read_key": False, "init": "authors"})
     paper = small()
     assert authors.state_dict().keys() == explicit.state_dict().keys()
-    for (name, a), b in zip(authors.state_dict().items(), explicit.state_dict().values(), strict=True):
+    for (name, a), b in zip(authors.state_dict().items(), explicit.state_dict().values(),
+                            strict=True):
         assert torch.equal(a, b), name
     assert authors.decoder.bias is None and paper.decoder.bias is not None
     x = torch.randint(1, 11, (30, 2))
