@@ -247,19 +247,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy_loss = -(advantages * log_prob).mean()
         value_loss = F.mse_loss(returns, values)
         entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"RecurrentA2C: non-finite loss {loss.item()} at update {self._n_updates} "
-                f"(policy {policy_loss.item()}, value {value_loss.item()}, entropy "
-                f"{entropy_loss.item()}); stopping before the optimizer step so the parameters "
-                f"stay those of the last good update")
-        policy.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = None
-        if self.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
-        policy.optimizer.step()
+        grad_norm = self._optimizer_step(policy_loss, value_loss, entropy_loss, "update")
         self._n_updates += 1
 
         ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
@@ -271,6 +259,32 @@ class RecurrentA2C(OnPolicyAlgorithm):
         self.logger.record("train/value_loss", value_loss.item())
         if grad_norm is not None:
             self.logger.record("train/grad_norm", grad_norm.item())
+
+    def _optimizer_step(self, policy_loss: torch.Tensor, value_loss: torch.Tensor,
+                        entropy_loss: torch.Tensor, unit: str) -> torch.Tensor | None:
+        """One optimizer step on the weighted sum of the three losses, with gradient clipping;
+        returns the gradient norm before clipping (None without clipping).
+
+        Raises:
+            FloatingPointError: the loss is not finite; raised before the step, so the
+                parameters stay those of the last good ``unit`` (update or minibatch).
+        """
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{type(self).__name__}: non-finite loss {loss.item()} at update "
+                f"{self._n_updates} (policy {policy_loss.item()}, value {value_loss.item()}, "
+                f"entropy {entropy_loss.item()}); stopping before the optimizer step so the "
+                f"parameters stay those of the last good {unit}")
+        optimizer = self.policy.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = None
+        if self.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                                       self.max_grad_norm)
+        optimizer.step()
+        return grad_norm
 
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
               tb_log_name: str = "RecurrentA2C", reset_num_timesteps: bool = True,

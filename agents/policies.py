@@ -39,6 +39,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, lstm_step, lstm_with_resets, settings_options
+from agents.fwm.cell import reset_segments
 from agents.fwm.ops import tanh
 
 RecurrentState = tuple[torch.Tensor, ...]
@@ -137,10 +138,8 @@ class GRUCore(nn.Module):
         """``x [T, B, I]``, ``reset [T, B]`` -> ``(out [T, B, H], final state)``. The sequence
         is split only at the steps where some row resets: one fused GRU call per piece."""
         h = (self.initial_state(x.shape[1], x.device, x.dtype) if state is None else state).h
-        starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
         outputs = []
-        for i, t0 in enumerate(starts):
-            t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
+        for t0, t1 in reset_segments(reset, x.shape[0]):
             if reset is not None:
                 h = h * (~reset[t0]).to(h.dtype)[:, None]
             out, h = self.gru(x[t0:t1], h.unsqueeze(0))  # (t, B, H), (1, B, H)

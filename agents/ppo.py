@@ -137,19 +137,7 @@ class RecurrentPPO(RecurrentA2C):
                 if self.target_kl is not None and approx_kl > 1.5 * self.target_kl:
                     stopped_early = True
                     break
-                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"RecurrentPPO: non-finite loss {loss.item()} at update "
-                        f"{self._n_updates} (policy {policy_loss.item()}, value "
-                        f"{value_loss.item()}, entropy {entropy_loss.item()}); stopping before "
-                        f"the optimizer step so the parameters stay those of the last good "
-                        f"minibatch")
-                policy.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
-                policy.optimizer.step()
+                self._optimizer_step(policy_loss, value_loss, entropy_loss, "minibatch")
                 losses["policy"].append(policy_loss.item())
                 losses["value"].append(value_loss.item())
                 losses["entropy"].append(entropy_loss.item())

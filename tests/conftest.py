@@ -114,3 +114,21 @@ def nan_on_one_process(tmp_path):
         return [(tmp_path / f"outcome{r}.txt").read_text() for r in range(2)]
 
     return run
+
+
+class _Payload:
+    """Unpickling this runs ``pathlib.Path(path).touch()``: a stand-in for code hidden in a
+    checkpoint."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+@pytest.fixture
+def pickled_payload(tmp_path):
+    """``(payload, marker)``: an object whose unpickling creates the file ``marker``."""
+    marker = tmp_path / "payload-ran"
+    return _Payload(marker), marker

@@ -333,6 +333,14 @@ class FWMCell(nn.Module):
         return lstm_with_resets(self.lstm, x, state.h, state.c, reset)
 
 
+def reset_segments(reset: torch.Tensor | None, steps: int) -> list[tuple[int, int]]:
+    """The pieces ``[t0, t1)`` of a ``steps``-long sequence split at the steps where some row of
+    ``reset [T, B]`` resets (one piece without resets): a recurrent layer runs each piece as one
+    fused call, with the resetting rows zeroed at its start."""
+    starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
+    return list(zip(starts, [*starts[1:], steps], strict=True))
+
+
 def lstm_with_resets(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
                      reset: torch.Tensor | None
                      ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -342,10 +350,8 @@ def lstm_with_resets(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.T
 
     Returns ``(outputs [T, B, H], (h_T, c_T))``.
     """
-    starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
     outputs = []
-    for i, t0 in enumerate(starts):
-        t1 = starts[i + 1] if i + 1 < len(starts) else x.shape[0]
+    for t0, t1 in reset_segments(reset, x.shape[0]):
         if reset is not None:
             keep = (~reset[t0]).to(h.dtype)[:, None]  # (B, 1)
             h, c = h * keep, c * keep

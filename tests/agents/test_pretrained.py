@@ -34,28 +34,16 @@ def test_an_unknown_name_is_refused_with_the_list():
         pretrained.load("fwm-1024")
 
 
-class _Evil:
-    """Unpickling this runs ``pathlib.Path(path).touch()``."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        import pathlib
-
-        return (pathlib.Path.touch, (pathlib.Path(self.path),))
-
-
-def test_loading_an_agent_runs_no_code_from_its_file(tmp_path):
+def test_loading_an_agent_runs_no_code_from_its_file(tmp_path, pickled_payload):
     """A weights file carrying a pickled callable is refused, and the callable never runs."""
     import pickle
     import shutil
 
     import torch
 
+    payload, marker = pickled_payload
     shutil.copyfile(pretrained.DIRECTORY / "lstm-64.json", tmp_path / "evil.json")
-    marker = tmp_path / "ran"
-    torch.save({"weights": _Evil(marker)}, tmp_path / "evil.pt")
+    torch.save({"weights": payload}, tmp_path / "evil.pt")
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         pretrained.load("evil", directory=tmp_path)
     assert not marker.exists()

@@ -276,27 +276,15 @@ def test_trainer_overfits_a_tiny_two_task_stream(tmp_path):
     assert results[-1] == (1.0, {1: 1.0, 2: 1.0}), results
 
 
-class _Payload:
-    """Unpickling this runs ``pathlib.Path(path).touch()``."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        import pathlib
-
-        return (pathlib.Path.touch, (pathlib.Path(self.path),))
-
-
-def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(tmp_path):
+def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(tmp_path, pickled_payload):
     """The trainers read checkpoints with weights_only=True: a last.pt carrying a pickled
     callable is refused by the resume check, with torch's error, and the callable never runs."""
     import pickle
 
     from qa.train import TrainConfig, check_resumable
 
-    marker = tmp_path / "ran"
-    torch.save({"model": {}, "config": _Payload(marker)}, tmp_path / "last.pt")
+    payload, marker = pickled_payload
+    torch.save({"model": {}, "config": payload}, tmp_path / "last.pt")
     _, vocab, _ = toy_data()
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         check_resumable(tmp_path, FWMModel(len(vocab), 8, 8, 4), TrainConfig(), None)
