@@ -308,7 +308,11 @@ class RecurrentA2C(OnPolicyAlgorithm):
              force_reset: bool = True, **kwargs):
         """SB3's ``load``, after checking that the checkpoint holds a recurrent policy of this
         project (a checkpoint of another algorithm raises a ``ValueError`` naming its policy
-        class)."""
+        class).
+
+        Trusted input only: SB3's zip format unpickles parts of its data, so a crafted file
+        runs code when it is opened. Share agents with :func:`agents.pretrained.save`, whose
+        :func:`agents.pretrained.load` unpickles no code."""
         data, _, _ = load_from_zip_file(path, device=device, custom_objects=custom_objects)
         policy_class = (data or {}).get("policy_class")
         if not (isinstance(policy_class, type)
