@@ -90,3 +90,16 @@ def test_variable_bptt_lengths():
     short = (lengths < 52).mean()  # the bptt / 2 branch, 5% of draws
     assert 0.03 < short < 0.07
     assert abs(np.median(lengths) - 70) <= 2
+
+
+def test_a_corrupt_wikitext2_file_is_named_with_its_published_checksum(tmp_path):
+    folder = tmp_path / CORPORA["wt2"].folder
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        (folder / CORPORA["wt2"].files[split]).write_text(" = Valkyria = \n")
+    with pytest.raises(ValueError, match=r"wiki\.train\.tokens: sha256 .* published "
+                                         + CORPORA["wt2"].sha256["train"]):
+        corpus_files("wt2", tmp_path)
+    (folder / CORPORA["wt2"].files["valid"]).unlink()
+    with pytest.raises(FileNotFoundError, match=r"wt2 valid file not found: .*wiki\.valid"):
+        corpus_files("wt2", tmp_path, verify=False)
