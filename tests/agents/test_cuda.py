@@ -46,3 +46,36 @@ def test_fwm_scan_on_cuda_equals_the_reference(dtype, atol):
         for name, a, b in zip(["state", "k1", "k2", "v", "beta", "n0", "e"], grads_gpu,
                               grads_ref, strict=True):
             torch.testing.assert_close(a.cpu(), b, rtol=0, atol=atol, msg=f"gradient of {name}")
+
+
+def _same_forward_on(device: str, model: torch.nn.Module, x: torch.Tensor, logits) -> None:
+    """``logits(model, x)`` on ``device`` equals it on the CPU (float32; 1e-4 absolute)."""
+    model = model.eval()
+    with torch.no_grad():
+        cpu = logits(model, x)
+        moved = logits(model.to(device), x.to(device)).cpu()
+    assert cpu.shape == moved.shape
+    torch.testing.assert_close(moved, cpu, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["fwm", "lstm"])
+def test_catbabi_models_on_cuda_equal_cpu(name):
+    from qa.models import FWMModel, LSTMModel
+
+    torch.manual_seed(0)
+    model = (FWMModel(vocab_size=30, embedding_size=16, hidden_size=16, d_fwm=4)
+             if name == "fwm" else LSTMModel(vocab_size=30, embedding_size=16, hidden_size=16,
+                                             n_layers=2))
+    x = torch.randint(1, 30, (40, 3))
+    _same_forward_on("cuda", model, x, lambda m, t: m(t)[0])
+
+
+@pytest.mark.parametrize("memory", ["fwm", "none"])
+def test_language_models_on_cuda_equal_cpu(memory):
+    from lm.model import LanguageModel, LMConfig
+
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(30, memory=memory, embedding_size=12, hidden_size=20,
+                                   n_layers=2, d_fwm=4, n_reads=2))
+    x = torch.randint(0, 30, (25, 3))
+    _same_forward_on("cuda", model, x, lambda m, t: m(t).logits)
