@@ -1,27 +1,71 @@
 """Shared test helpers."""
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import pathlib
 import subprocess
 import sys
 import textwrap
+import traceback
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def _exit_code(exit_: SystemExit) -> int:
+    """The status a ``SystemExit`` gives the shell: ``None`` 0, an int itself, a message 1."""
+    if exit_.code is None or isinstance(exit_.code, int):
+        return exit_.code or 0
+    print(exit_.code, file=sys.stderr)
+    return 1
+
+
 @pytest.fixture
-def run_script():
-    """``run(script, *args, expect=0)``: run ``scripts/<script>`` in a fresh interpreter from
-    the repository root and check its exit status; returns the completed process."""
+def run_script(monkeypatch):
+    """``run(script, *args, expect=0)``: call ``scripts/<script>``'s ``main(argv)`` in this
+    process, as ``python scripts/<script> ARGS`` would run it from the repository root, and
+    check its exit status (``SystemExit`` codes as the shell sees them; an uncaught exception
+    is status 1 with its traceback on stderr). Returns a ``CompletedProcess`` with the captured
+    stdout and stderr. The process-wide settings a script may change (torch's thread count,
+    glibc's malloc thresholds, matplotlib figures) are restored or left alone; the tests that
+    need a real process (Ctrl-C, torchrun, a fresh interpreter) use ``subprocess`` themselves.
+    """
+    from agents import allocator
 
     def run(script, *args, expect=0):
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script),
-                                 *map(str, args)], capture_output=True, text=True, timeout=600,
-                                cwd=ROOT)
+        argv = [str(a) for a in args]
+        path = ROOT / "scripts" / script
+        spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        out, err = io.StringIO(), io.StringIO()
+        threads = __import__("torch").get_num_threads()
+        with monkeypatch.context() as patch:
+            patch.chdir(ROOT)
+            patch.setattr(sys, "argv", [str(path), *argv])
+            patch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+            # the allocator has its own test in a fresh process; here it would change the
+            # malloc thresholds of the whole test session
+            patch.setattr(allocator, "keep_freed_memory", lambda limit=0: False)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    spec.loader.exec_module(module)
+                    module.main(argv)
+                    code = 0
+                except SystemExit as exit_:
+                    code = _exit_code(exit_)
+                except Exception:  # noqa: BLE001 - what the interpreter would do: status 1
+                    traceback.print_exc()
+                    code = 1
+                finally:
+                    __import__("torch").set_num_threads(threads)
+                    if "matplotlib.pyplot" in sys.modules:
+                        sys.modules["matplotlib.pyplot"].close("all")
+        result = subprocess.CompletedProcess([str(path), *argv], code, out.getvalue(),
+                                             err.getvalue())
         assert result.returncode == expect, result.stderr[-3000:]
         return result
 
