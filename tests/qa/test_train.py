@@ -147,7 +147,7 @@ def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
 
 
 @pytest.mark.parametrize("model", ["fwm", "lstm"])
-def test_train_catbabi_script_end_to_end(tmp_path, model):
+def test_train_catbabi_script_end_to_end(tmp_path, model, run_script):
     import json
     import pathlib
     import subprocess
@@ -162,14 +162,12 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
             (folder / f"qa{task}_{split}.txt").write_text(text * 2)
     root = pathlib.Path(__file__).resolve().parents[2]
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, str(root / "scripts" / "train_catbabi.py"), "--data-dir",
-           str(tmp_path / "data"), "--run-dir", str(run_dir), "--steps", "4", "--eval-every",
-           "2", "--bptt", "10", "--batch-size", "2", "--no-progress", "--per-task",
-           "--model", model, "--no-verify"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root)
-    assert out.returncode == 0, out.stderr[-2000:]
-    bad = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=600, cwd=root)
-    assert bad.returncode == 2 and "expected the official" in bad.stderr
+    data = ["--data-dir", str(tmp_path / "data")]
+    args = [*data, "--steps", "4", "--eval-every", "2", "--bptt", "10", "--batch-size", "2",
+            "--no-progress", "--per-task", "--model", model]
+    out = run_script("train_catbabi.py", "--run-dir", run_dir, *args, "--no-verify")
+    bad = run_script("train_catbabi.py", "--run-dir", run_dir, *args, expect=2)
+    assert "expected the official" in bad.stderr
     result = json.loads((run_dir / "test.json").read_text())
     assert result["test"]["answers"] == 20 * 2 and set(result["test"]["per_task"]) == {
         str(t) for t in range(1, 21)}
@@ -179,43 +177,35 @@ def test_train_catbabi_script_end_to_end(tmp_path, model):
     # written; so is one with other settings
     config = (run_dir / "config.json").read_text()
     other = "lstm" if model == "fwm" else "fwm"
-    swap = subprocess.run([*cmd[:-2], other, "--no-verify"], capture_output=True, text=True,
-                          timeout=600, cwd=root)
-    assert swap.returncode == 2 and "cannot be resumed with these settings" in swap.stderr
+    swap = run_script("train_catbabi.py", "--run-dir", run_dir, *args[:-1], other,
+                      "--no-verify", expect=2)
+    assert "cannot be resumed with these settings" in swap.stderr
     assert "model " in swap.stderr and "Traceback" not in swap.stderr
     assert (run_dir / "config.json").read_text() == config
     # a smoke run: a validation budget and no final test
     quick = tmp_path / "quick"
-    out = subprocess.run([*cmd[:5], str(quick), *cmd[6:], "--eval-batches", "1",
-                          "--no-final-eval"], capture_output=True, text=True, timeout=600,
-                         cwd=root)
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script("train_catbabi.py", "--run-dir", quick, *args, "--no-verify", "--eval-batches",
+               "1", "--no-final-eval")
     assert (quick / "last.pt").exists() and not (quick / "test.json").exists()
-    plot = [sys.executable, str(root / "scripts" / "plot_catbabi.py")]
-    whats = [["curves", str(run_dir)], ["tasks", str(run_dir)]]
+    whats = [["curves", run_dir], ["tasks", run_dir]]
     if model == "fwm":
-        whats.append(["keys", str(run_dir), "--task", "3", "--data-dir", str(tmp_path / "data"),
-                      "--no-verify"])
+        whats.append(["keys", run_dir, "--task", "3", *data, "--no-verify"])
     for what in whats:
         png = tmp_path / f"{what[0]}.png"
-        out = subprocess.run(plot + what + ["--out", str(png)], capture_output=True, text=True,
-                             timeout=600, cwd=root)
-        assert out.returncode == 0, out.stderr[-2000:]
+        run_script("plot_catbabi.py", *what, "--out", png)
         assert png.read_bytes()[:4] == b"\x89PNG"
     if model == "fwm":  # the same script under torchrun, two processes (gloo)
         ddp_dir = tmp_path / "ddp"
         out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                              "--nproc_per_node", "2"] + cmd[1:] + ["--run-dir", str(ddp_dir),
-                                                                    "--threads", "1"],
+                              "--nproc_per_node", "2", str(root / "scripts" / "train_catbabi.py"),
+                              *args, "--no-verify", "--run-dir", str(ddp_dir), "--threads", "1"],
                              capture_output=True, text=True, timeout=600, cwd=root)
         assert out.returncode == 0, out.stderr[-2000:]
         assert json.loads((ddp_dir / "config.json").read_text())["processes"] == 2
         assert out.stdout.count("test accuracy") == 1
     if model == "lstm":
-        out = subprocess.run(plot + ["keys", str(run_dir), "--data-dir", str(tmp_path / "data"),
-                                     "--no-verify"],
-                             capture_output=True, text=True, timeout=600, cwd=root)
-        assert out.returncode == 2 and "only the FWM has keys" in out.stderr
+        out = run_script("plot_catbabi.py", "keys", run_dir, *data, "--no-verify", expect=2)
+        assert "only the FWM has keys" in out.stderr
 
 
 def test_qa_mode_reads_only_at_answers_without_changing_loss_or_gradients():
