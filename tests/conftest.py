@@ -12,6 +12,7 @@ import textwrap
 import traceback
 
 import pytest
+import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def run_script(monkeypatch):
         spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         out, err = io.StringIO(), io.StringIO()
-        threads = __import__("torch").get_num_threads()
+        threads = torch.get_num_threads()
         with monkeypatch.context() as patch:
             patch.chdir(ROOT)
             patch.setattr(sys, "argv", [str(path), *argv])
@@ -61,7 +62,7 @@ def run_script(monkeypatch):
                     traceback.print_exc()
                     code = 1
                 finally:
-                    __import__("torch").set_num_threads(threads)
+                    torch.set_num_threads(threads)
                     if "matplotlib.pyplot" in sys.modules:
                         sys.modules["matplotlib.pyplot"].close("all")
         result = subprocess.CompletedProcess([str(path), *argv], code, out.getvalue(),
@@ -106,8 +107,6 @@ def train_two_processes(tmp_path):
         spec = importlib.util.spec_from_file_location("setup_case", tmp_path / "setup_case.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        import torch
-
         model, data, config = module.setup()
         importlib.import_module(trainer).train(model, data, data, config, tmp_path / "single",
                                                progress=False)
