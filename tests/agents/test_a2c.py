@@ -51,22 +51,54 @@ class ElmanCore(torch.nn.Module):
         return tuple(tensors)
 
 
-class CueRecallVectorEnv(VectorEnv):
-    """A tiny deterministic memory task, batched. Step 0 shows a cue (one of two); the next
-    ``length - 2`` observations are blank; the last asks (query bit) for the cue: action ==
-    cue earns 1. A memoryless policy earns 0.5 on average at best."""
+class EpisodicVectorEnv(VectorEnv):
+    """Batched episodes of ``length`` steps, autoreset in the same step; a reward only at an
+    episode's last step. Subclasses draw an episode's content (``_draw``, for the envs given,
+    from ``self._rng``), build the observations (``_obs``) and score the last step's actions
+    (``_correct``)."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, num_envs: int = 32, length: int = 4):
+    def __init__(self, num_envs: int, length: int, obs_size: int, n_actions: int, seed: int):
         self.num_envs, self.length = num_envs, length
-        self.single_observation_space = gym.spaces.Box(0, 1, (3,), np.float32)
-        self.single_action_space = gym.spaces.Discrete(2)
+        self.single_observation_space = gym.spaces.Box(0, 1, (obs_size,), np.float32)
+        self.single_action_space = gym.spaces.Discrete(n_actions)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
                                                               num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.render_mode = None
-        self._rng = np.random.default_rng(0)
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.t = np.zeros(self.num_envs, np.int64)
+        self._draw(np.arange(self.num_envs))
+        return self._obs(), {}
+
+    def step(self, actions):
+        last = self.t == self.length - 1
+        reward = np.where(last & self._correct(np.asarray(actions)), 1.0, 0.0)
+        self.t += 1
+        info = {}
+        if last.any():
+            info = {"final_obs": self._obs(), "_final_obs": last.copy()}
+            self.t[last] = 0
+            self._draw(np.flatnonzero(last))
+        return self._obs(), reward, last, np.zeros(self.num_envs, bool), info
+
+
+class CueRecallVectorEnv(EpisodicVectorEnv):
+    """A tiny deterministic memory task, batched. Step 0 shows a cue (one of two); the next
+    ``length - 2`` observations are blank; the last asks (query bit) for the cue: action ==
+    cue earns 1. A memoryless policy earns 0.5 on average at best."""
+
+    def __init__(self, num_envs: int = 32, length: int = 4):
+        super().__init__(num_envs, length, obs_size=3, n_actions=2, seed=0)
+        self.cue = np.zeros(num_envs, np.int64)
+
+    def _draw(self, envs: np.ndarray) -> None:
+        self.cue[envs] = self._rng.integers(2, size=len(envs))
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros((self.num_envs, 3), np.float32)
@@ -75,45 +107,24 @@ class CueRecallVectorEnv(VectorEnv):
         obs[self.t == self.length - 1, 2] = 1.0
         return obs
 
-    def reset(self, *, seed=None, options=None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self.t = np.zeros(self.num_envs, np.int64)
-        self.cue = self._rng.integers(2, size=self.num_envs)
-        return self._obs(), {}
-
-    def step(self, actions):
-        actions = np.asarray(actions)
-        last = self.t == self.length - 1
-        reward = np.where(last & (actions == self.cue), 1.0, 0.0)
-        self.t += 1
-        terminated = last
-        info = {}
-        if terminated.any():
-            info = {"final_obs": self._obs(), "_final_obs": terminated.copy()}
-            self.t[terminated] = 0
-            self.cue[terminated] = self._rng.integers(2, size=int(terminated.sum()))
-        return self._obs(), reward, terminated, np.zeros(self.num_envs, bool), info
+    def _correct(self, actions: np.ndarray) -> np.ndarray:
+        return actions == self.cue
 
 
-class RecallVectorEnv(VectorEnv):
+class RecallVectorEnv(EpisodicVectorEnv):
     """Associative recall, batched: ``pairs`` steps each show a (key, value) pair (one-hot key
     of ``keys``, one-hot value of ``values``; the keys of an episode differ), then a query step
     shows one of the keys and a query bit; action == its value earns 1. Chance is 1/values;
     remembering only the last pair earns (1 + (pairs - 1) / values) / pairs."""
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
-
     def __init__(self, num_envs: int = 256, pairs: int = 3, keys: int = 6, values: int = 4,
                  seed: int = 0):
-        self.num_envs, self.pairs, self.keys, self.values = num_envs, pairs, keys, values
-        self.single_observation_space = gym.spaces.Box(0, 1, (keys + values + 1,), np.float32)
-        self.single_action_space = gym.spaces.Discrete(values)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
-                                                              num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self.render_mode = None
-        self._rng = np.random.default_rng(seed)
+        super().__init__(num_envs, pairs + 1, obs_size=keys + values + 1, n_actions=values,
+                         seed=seed)
+        self.pairs, self.keys, self.values = pairs, keys, values
+        self.k = np.zeros((num_envs, pairs), np.int64)
+        self.v = np.zeros_like(self.k)
+        self.query = np.zeros(num_envs, np.int64)
 
     def _draw(self, envs: np.ndarray) -> None:
         self.k[envs] = np.argsort(self._rng.random((len(envs), self.keys)), 1)[:, :self.pairs]
@@ -130,27 +141,8 @@ class RecallVectorEnv(VectorEnv):
         obs[~show, -1] = 1.0
         return obs
 
-    def reset(self, *, seed=None, options=None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self.t = np.zeros(self.num_envs, np.int64)
-        self.k = np.zeros((self.num_envs, self.pairs), np.int64)
-        self.v = np.zeros_like(self.k)
-        self.query = np.zeros(self.num_envs, np.int64)
-        self._draw(np.arange(self.num_envs))
-        return self._obs(), {}
-
-    def step(self, actions):
-        last = self.t == self.pairs
-        answer = self.v[np.arange(self.num_envs), self.query]
-        reward = np.where(last & (np.asarray(actions) == answer), 1.0, 0.0)
-        self.t += 1
-        info = {}
-        if last.any():
-            info = {"final_obs": self._obs(), "_final_obs": last.copy()}
-            self.t[last] = 0
-            self._draw(np.flatnonzero(last))
-        return self._obs(), reward, last, np.zeros(self.num_envs, bool), info
+    def _correct(self, actions: np.ndarray) -> np.ndarray:
+        return actions == self.v[np.arange(self.num_envs), self.query]
 
 
 class ChainEnv(gym.Env):
