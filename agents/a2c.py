@@ -41,7 +41,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from agents.atomic import atomic_write
+from agents.atomic import atomic_write, interrupts_deferred
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
 
@@ -247,8 +247,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy_loss = -(advantages * log_prob).mean()
         value_loss = F.mse_loss(returns, values)
         entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
-        grad_norm = self._optimizer_step(policy_loss, value_loss, entropy_loss, "update")
-        self._n_updates += 1
+        with interrupts_deferred():  # Ctrl-C: parameters, moments and count change together
+            grad_norm = self._optimizer_step(policy_loss, value_loss, entropy_loss, "update")
+            self._n_updates += 1
 
         ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")

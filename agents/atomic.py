@@ -1,11 +1,16 @@
-"""Atomic file writes: a checkpoint is either the old one or the complete new one, never half
-written (an interrupt or a crash during the write leaves the old file in place)."""
+"""Atomic file writes and atomic training steps: a checkpoint is either the old one or the
+complete new one, never half written (an interrupt or a crash during the write leaves the old
+file in place), and Ctrl-C never lands inside a training step (so the checkpoint written on
+Ctrl-C holds parameters, optimizer and counters of one and the same step)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 
 def _umask() -> int:
@@ -54,3 +59,30 @@ def torch_load_checkpoint(path: str | os.PathLike, map_location=None):
 
     with torch.serialization.safe_globals([FWMState]):
         return torch.load(path, map_location=map_location, weights_only=True)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Run the block to its end on Ctrl-C: a SIGINT that arrives inside it is handed to the
+    previous handler (Python's: ``KeyboardInterrupt``) when the block exits.
+
+    A training step changes the parameters, the optimizer's moments, the learning rate it
+    scales for one step, the carried state and the counters one after the other; an interrupt
+    between two of those would checkpoint a step that is half done, and the resumed run would
+    then differ from an uninterrupted one. Outside the main thread, where Python cannot set
+    signal handlers, the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)

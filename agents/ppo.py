@@ -22,6 +22,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance
 
 from agents.a2c import PAPER_N_ENVS, RecurrentA2C
+from agents.atomic import interrupts_deferred
 from agents.policies import RecurrentActorCriticPolicy
 
 
@@ -95,6 +96,10 @@ class RecurrentPPO(RecurrentA2C):
                            else FloatSchedule(self.clip_range))
 
     def train(self) -> None:
+        with interrupts_deferred():  # Ctrl-C: the epochs of an update finish together
+            self._train_epochs()
+
+    def _train_epochs(self) -> None:
         policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import torch_load_checkpoint, torch_save_atomic
+from agents.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
 from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
@@ -270,12 +270,13 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
         with averaged_weights(model, optimizer):
             loss = evaluate(model, valid_data, config.eval_batch_size, config.bptt,
                             device=device)[1.0]
-            if loss < best:
-                best = loss
-            if loss == best and rank == 0:
-                torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
-                             "epoch": epoch, "batches": batches, "tokens": tokens,
-                             "valid_loss": loss}, best_path)
+            with interrupts_deferred():  # best and best.pt change together
+                if loss < best:
+                    best = loss
+                if loss == best and rank == 0:
+                    torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
+                                       "epoch": epoch, "batches": batches, "tokens": tokens,
+                                       "valid_loss": loss}, best_path)
         row = {"step": batches, "epoch": epoch, "tokens": tokens,
                "train_loss": float(np.mean(running)) if running else float("nan"),
                "valid_loss": loss, "valid_perplexity": math.exp(loss),
@@ -299,34 +300,36 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     try:
         while epoch < config.epochs and tokens < budget:
             if kind == "adam" and config.asgd_epoch is not None and epoch >= config.asgd_epoch:
-                kind = "asgd"  # appendix H: Adam, then averaged SGD
-                optimizer = _make_optimizer(kind, model, config)
+                with interrupts_deferred():  # kind and optimizer change together
+                    kind = "asgd"  # appendix H: Adam, then averaged SGD
+                    optimizer = _make_optimizer(kind, model, config)
             while position < len(source) - 1 and tokens < budget:
-                t_step = time.monotonic()
-                seq_len = sample_seq_len(config.bptt, rng)
-                inputs, targets = get_batch(source, position, seq_len)  # (T, B)
-                base_lr = optimizer.param_groups[0]["lr"]
-                optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
-                out = net(inputs, state)
-                state = model.detach_state(out.state)
-                raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
-                # every process stops together: one left waiting in a collective would hang
-                if any_process(not bool(torch.isfinite(raw_loss))):
-                    raise FloatingPointError(f"non-finite loss at batch {batches}; the last "
-                                             f"good checkpoint is {last_path}")
-                loss = (raw_loss + activation_regularization(out.dropped, config.alpha)
-                        + temporal_activation_regularization(out.raw, config.beta))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()  # (ASGD applies a step's rate one step late: torch's eta)
-                optimizer.param_groups[0]["lr"] = base_lr
-                position += len(inputs)
-                batches += 1
-                tokens += targets.numel() * world
-                running.append(raw_loss.item())
-                step_seconds += time.monotonic() - t_step
-                bar.update(targets.numel() * world)
+                with interrupts_deferred():  # Ctrl-C waits for the step to finish
+                    t_step = time.monotonic()
+                    seq_len = sample_seq_len(config.bptt, rng)
+                    inputs, targets = get_batch(source, position, seq_len)  # (T, B)
+                    base_lr = optimizer.param_groups[0]["lr"]
+                    optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
+                    out = net(inputs, state)
+                    state = model.detach_state(out.state)
+                    raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
+                    # every process stops together: one left waiting in a collective hangs
+                    if any_process(not bool(torch.isfinite(raw_loss))):
+                        raise FloatingPointError(f"non-finite loss at batch {batches}; the last "
+                                                 f"good checkpoint is {last_path}")
+                    loss = (raw_loss + activation_regularization(out.dropped, config.alpha)
+                            + temporal_activation_regularization(out.raw, config.beta))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                    optimizer.step()  # (ASGD applies a step's rate one step late: torch's eta)
+                    optimizer.param_groups[0]["lr"] = base_lr
+                    position += len(inputs)
+                    batches += 1
+                    tokens += targets.numel() * world
+                    running.append(raw_loss.item())
+                    step_seconds += time.monotonic() - t_step
+                    bar.update(targets.numel() * world)
                 if batches % 10 == 0:
                     bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")
                 out_of_time = any_process(max_seconds is not None
@@ -337,8 +340,9 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
                 if out_of_time:
                     return row
             if position >= len(source) - 1:  # epoch done: AWD-LSTM restarts from zero state
-                epoch, position = epoch + 1, 0
-                state = model.initial_state(local_batch, device)
+                with interrupts_deferred():
+                    epoch, position = epoch + 1, 0
+                    state = model.initial_state(local_batch, device)
             row = validate()
             checkpoint()
     except KeyboardInterrupt:

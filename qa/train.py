@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import torch_load_checkpoint, torch_save_atomic
+from agents.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
 from agents.checksums import refuse_unresumable
 from agents.distributed import (
     any_process,
@@ -266,30 +266,31 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     model.train()
     try:
         while step < config.steps:
-            epoch, batch = next(stream)
-            where = batch.answer if config.mode == "qa" else batch.valid
-            count = int(where.sum())  # loss positions in the whole (global) batch
-            local = Batch(*(getattr(batch, f.name)[:, rows]
-                            for f in dataclasses.fields(Batch)))
-            loss, nll, correct, task, state = segment_loss(
-                net, local, state, config.mode, device,
-                denominator=count / world if count else None)
-            state = _detach(state)  # no positions anywhere: no local ones either, loss None
-            if loss is not None:
-                # every process stops together (a loss exists on all or none of them): one
-                # left waiting in a collective would hang
-                if any_process(not bool(torch.isfinite(loss))):
-                    raise FloatingPointError(f"non-finite loss at step {step}; the last good "
-                                             f"checkpoint is {last_path}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                running.append(loss.item())
-            sums.add(nll, correct, task)
-            step += 1
-            bar.update(1)
+            with interrupts_deferred():  # Ctrl-C waits for the step to finish
+                epoch, batch = next(stream)
+                where = batch.answer if config.mode == "qa" else batch.valid
+                count = int(where.sum())  # loss positions in the whole (global) batch
+                local = Batch(*(getattr(batch, f.name)[:, rows]
+                                for f in dataclasses.fields(Batch)))
+                loss, nll, correct, task, state = segment_loss(
+                    net, local, state, config.mode, device,
+                    denominator=count / world if count else None)
+                state = _detach(state)  # no positions anywhere: none here either, loss None
+                if loss is not None:
+                    # every process stops together (a loss exists on all or none of them): one
+                    # left waiting in a collective would hang
+                    if any_process(not bool(torch.isfinite(loss))):
+                        raise FloatingPointError(f"non-finite loss at step {step}; the last "
+                                                 f"good checkpoint is {last_path}")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    running.append(loss.item())
+                sums.add(nll, correct, task)
+                step += 1
+                bar.update(1)
             if step % 20 == 0 and running and sums.count.sum() > 0:
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}",
                                 acc=f"{sums.correct.sum() / sums.count.sum():.3f}", epoch=epoch)
@@ -308,11 +309,12 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
                 if log is not None and rank == 0:
                     log(metrics)
                 sums, running = MetricSums(), []
-                if valid.loss < best:
-                    best = valid.loss
-                    if rank == 0:
-                        torch_save_atomic({"model": model.state_dict(), "step": step,
-                                     "valid": valid.to_dict()}, best_path)
+                with interrupts_deferred():  # best and best.pt change together
+                    if valid.loss < best:
+                        best = valid.loss
+                        if rank == 0:
+                            torch_save_atomic({"model": model.state_dict(), "step": step,
+                                               "valid": valid.to_dict()}, best_path)
                 checkpoint()
             if out_of_time:
                 break

@@ -6,6 +6,7 @@ import importlib.util
 import io
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import traceback
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -175,3 +177,27 @@ def pickled_payload(tmp_path):
     """``(payload, marker)``: an object whose unpickling creates the file ``marker``."""
     marker = tmp_path / "payload-ran"
     return _Payload(marker), marker
+
+
+@pytest.fixture
+def ctrl_c_after_optimizer_step():
+    """``arm(k)``: Ctrl-C (a real SIGINT, to this process) arrives right after the k-th
+    optimizer step from now, of any torch optimizer: the point where a training step is most
+    half done (the parameters have moved, the counters and the carried state not yet)."""
+    handles = []
+
+    def arm(k: int) -> None:
+        steps = 0
+
+        def hook(optimizer, args, kwargs):
+            nonlocal steps
+            steps += 1
+            if steps == k:
+                signal.raise_signal(signal.SIGINT)
+
+        handles.append(register_optimizer_step_post_hook(hook))
+
+    yield arm
+    for handle in handles:
+        handle.remove()
+

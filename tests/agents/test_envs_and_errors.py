@@ -1,7 +1,9 @@
 """RecurrentA2C on any registered Gymnasium id; clear errors for what the recurrent policies
-cannot do; checkpoints with ordinary file modes; devices checked; a readable terminal."""
+cannot do; checkpoints with ordinary file modes; Ctrl-C between updates, not inside one;
+devices checked; a readable terminal."""
 
 import os
+import signal
 import stat
 
 import numpy as np
@@ -11,6 +13,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.a2c import RecurrentA2C
+from agents.atomic import interrupts_deferred
 from agents.callbacks import EveryNth, WallClockLimit
 from agents.distributed import resolve_device
 from agents.policies import FWMPolicy, LstmPolicy
@@ -67,6 +70,41 @@ def test_checkpoints_get_the_mode_of_a_plain_open(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE(os.stat(tmp_path / "model.zip").st_mode)
     assert mode == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o640
+
+
+def test_ctrl_c_inside_a_deferred_block_comes_at_its_end():
+    finished = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        signal.raise_signal(signal.SIGINT)
+        finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupts_deferred():  # no Ctrl-C: nothing raised
+        pass
+
+
+@pytest.mark.parametrize("algorithm", ["a2c", "ppo"])
+def test_ctrl_c_during_an_update_stops_after_it(algorithm, ctrl_c_after_optimizer_step):
+    """Ctrl-C right after the first optimizer step of the second update (PPO: 2 epochs of 2
+    minibatches each) stops learn() once that update is whole: the parameters and the update
+    count are those of two finished updates."""
+    from agents.ppo import RecurrentPPO
+
+    def model():
+        kwargs = {"n_envs": 4, "n_steps": 8, "seed": 0, "policy_kwargs": {"hidden_size": 8}}
+        if algorithm == "ppo":
+            return RecurrentPPO("LstmPolicy", "CartPole-v1", batch_size=16, n_epochs=2, **kwargs)
+        return RecurrentA2C("LstmPolicy", "CartPole-v1", **kwargs)
+
+    straight = model()
+    straight.learn(64)  # two updates
+    interrupted = model()
+    ctrl_c_after_optimizer_step(2 if algorithm == "a2c" else 5)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.learn(10_000)
+    assert interrupted._n_updates == straight._n_updates
+    for p, q in zip(straight.policy.parameters(), interrupted.policy.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
 def test_a_cuda_device_without_cuda_is_an_error(monkeypatch):

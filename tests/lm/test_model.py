@@ -128,6 +128,36 @@ def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
               tmp_path / "b", progress=False)
 
 
+def test_ctrl_c_inside_a_step_checkpoints_the_whole_step(tmp_path, ctrl_c_after_optimizer_step):
+    """Ctrl-C right after an ASGD step (before the step's scaled learning rate is restored and
+    the position advances): the step is finished first, last.pt holds it, and the resumed run
+    ends bit for bit where an uninterrupted one does."""
+    data = tiny_corpus(40)
+    config = TrainConfig(batch_size=2, bptt=8, lr=3e-3, epochs=3, asgd_epoch=1, asgd_lr=0.5,
+                         eval_batch_size=2, eval_every=7)
+
+    def run(run_dir):
+        torch.manual_seed(0)
+        model = LanguageModel(LMConfig(16, memory="fwm", **SMALL))
+        train(model, data, data, config, run_dir, progress=False)
+        return model
+
+    straight = run(tmp_path / "a")
+    batches = torch_load_checkpoint(tmp_path / "a" / "last.pt")["batches"]
+    stop = batches - 3  # in the third epoch: ASGD
+    assert stop % 7 and stop > batches * 2 // 3
+    ctrl_c_after_optimizer_step(stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b")
+    last = torch_load_checkpoint(tmp_path / "b" / "last.pt")
+    assert (last["batches"], last["optimizer_kind"]) == (stop, "asgd")
+    assert last["optimizer"]["param_groups"][0]["lr"] == config.asgd_lr
+    resumed = run(tmp_path / "b")
+    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+
+
 def test_averaged_weights_swaps_in_asgd_averages_and_restores():
     from lm.train import averaged_weights
 

@@ -69,6 +69,29 @@ def test_metric_sums_per_task():
         MetricSums().result()
 
 
+def toy_run(model_name, run_dir, steps):
+    """Train a fresh toy model (seed 0) for ``steps`` steps in ``run_dir`` (resuming its
+    ``last.pt``), validating and checkpointing every 3 steps; the LSTM has all four dropouts."""
+    from qa.train import TrainConfig, train
+
+    stories, vocab, _ = toy_data()
+    data = EncodedStories(stories * 10, vocab)
+    torch.manual_seed(0)
+    if model_name == "fwm":
+        model = FWMModel(len(vocab), 8, 8, 4)
+    else:
+        model = LSTMModel(len(vocab), embedding_size=8, hidden_size=8, n_layers=2,
+                          dropoute=0.1, dropouti=0.2, wdrop=0.3, dropouth=0.2)
+    cfg = TrainConfig(batch_size=2, bptt=5, steps=steps, eval_every=3, valid_batch_size=2)
+    train(model, data, data, cfg, run_dir, progress=False)
+    return model
+
+
+def assert_same_parameters(a, b):
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+
+
 @pytest.mark.parametrize("model_name", ["fwm", "lstm"])
 def test_train_resume_continues_identically(tmp_path, model_name):
     """A run stopped and resumed from last.pt ends with the parameters of an uninterrupted
@@ -79,24 +102,13 @@ def test_train_resume_continues_identically(tmp_path, model_name):
     stories, vocab, data = toy_data()
     data = EncodedStories(stories * 10, vocab)
 
-    def build():
-        if model_name == "fwm":
-            return FWMModel(len(vocab), 8, 8, 4)
-        return LSTMModel(len(vocab), embedding_size=8, hidden_size=8, n_layers=2,
-                         dropoute=0.1, dropouti=0.2, wdrop=0.3, dropouth=0.2)
-
     def run(run_dir, steps):
-        torch.manual_seed(0)
-        model = build()
-        cfg = TrainConfig(batch_size=2, bptt=5, steps=steps, eval_every=3, valid_batch_size=2)
-        train(model, data, data, cfg, run_dir, progress=False)
-        return model
+        return toy_run(model_name, run_dir, steps)
 
     straight = run(tmp_path / "a", 6)
     run(tmp_path / "b", 3)
     resumed = run(tmp_path / "b", 6)  # picks up last.pt at step 3
-    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert_same_parameters(straight, resumed)
     assert (tmp_path / "b" / "best.pt").exists()
     if model_name == "lstm":
         return
@@ -108,6 +120,23 @@ def test_train_resume_continues_identically(tmp_path, model_name):
         model = FWMModel(len(vocab), 8, 8, 4)
         train(model, data, data, TrainConfig(batch_size=3, bptt=5, steps=9, eval_every=3),
               tmp_path / "b", progress=False)
+
+
+@pytest.mark.parametrize("model_name", ["fwm", "lstm"])
+def test_ctrl_c_inside_a_step_checkpoints_the_whole_step(tmp_path, model_name,
+                                                          ctrl_c_after_optimizer_step):
+    """Ctrl-C right after the 4th optimizer step (between the parameter update and the step
+    counter): the step is finished first, last.pt holds step 4 with its parameters, carried
+    state and random states, and the resumed run ends bit for bit where an uninterrupted one
+    does."""
+    from agents.atomic import torch_load_checkpoint
+
+    straight = toy_run(model_name, tmp_path / "a", 6)
+    ctrl_c_after_optimizer_step(4)
+    with pytest.raises(KeyboardInterrupt):
+        toy_run(model_name, tmp_path / "b", 6)
+    assert torch_load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 4
+    assert_same_parameters(straight, toy_run(model_name, tmp_path / "b", 6))
 
 
 @pytest.mark.parametrize("model_name", ["fwm", "lstm"])
