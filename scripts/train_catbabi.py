@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 import torch
 
@@ -119,8 +120,13 @@ def main(argv=None) -> dict:
         train(model, data["train"], data["valid"], config, args.run_dir, device=device,
               max_seconds=None if args.minutes is None else args.minutes * 60,
               progress=not args.no_progress, log=log, vocabulary=vocab.fingerprint())
-    except KeyboardInterrupt:
-        raise SystemExit(f"\ninterrupted; {args.run_dir}/last.pt is resumable") from None
+    except KeyboardInterrupt:  # 130: the shell's status for a process stopped by Ctrl-C
+        print(f"\ninterrupted; {args.run_dir}/last.pt is resumable (run the same command again)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except FloatingPointError as err:  # raised before the bad step: last.pt is the last good
+        print(f"stopped: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         if log is not None:
             log.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -161,9 +162,13 @@ def main(argv=None) -> dict:
                     max_seconds=None if args.minutes is None else args.minutes * 60,
                     progress=not args.no_progress, log=log,
                     vocabulary=corpus.dictionary.fingerprint())
-    except KeyboardInterrupt:
-        raise SystemExit(f"\ninterrupted; {run_dir}/last.pt is resumable "
-                         "(run the same command again)") from None
+    except KeyboardInterrupt:  # 130: the shell's status for a process stopped by Ctrl-C
+        print(f"\ninterrupted; {run_dir}/last.pt is resumable (run the same command again)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except FloatingPointError as err:  # raised before the bad step: last.pt is the last good
+        print(f"stopped: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         if log is not None:
             log.close()

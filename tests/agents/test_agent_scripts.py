@@ -243,7 +243,8 @@ def test_a_non_finite_loss_stops_the_script_with_the_last_good_checkpoint(tmp_pa
                                                                           run_script):
     """A learning rate of 1e30 makes the values explode in the first update, and the second
     update's loss is infinite: the script exits 1 naming the loss, before the optimizer step,
-    and model.zip is the checkpoint of the last good update, with finite parameters."""
+    and model.zip is the checkpoint of the last good update: finite parameters, equal to
+    those of the same run stopped by its budget after that update."""
     run_dir = tmp_path / "nan"
     res = run_script("train_agent.py", "--lr", "1e30", "--timesteps", 36000, "--n-envs", 4,
                      "--eval-envs", 4, "--eval-every", 100, "--checkpoint-every", 1,
@@ -255,3 +256,12 @@ def test_a_non_finite_loss_stops_the_script_with_the_last_good_checkpoint(tmp_pa
     stopped_at = int(res.stderr.split(" at update ")[1].split()[0])
     assert model._n_updates == stopped_at >= 1
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+    # the same run stopped by its budget after that update holds the same parameters
+    good = tmp_path / "good"
+    run_script("train_agent.py", "--lr", "1e30", "--timesteps", stopped_at * 4 * 30,
+               "--n-envs", 4, "--eval-envs", 4, "--eval-every", 100, "--no-plots",
+               "--no-progress", "--run-dir", good)
+    reference = RecurrentA2C.load(good / "model.zip", device="cpu")
+    assert reference._n_updates == stopped_at
+    for p, q in zip(model.policy.parameters(), reference.policy.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)

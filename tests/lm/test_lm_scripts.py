@@ -67,6 +67,44 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
     assert "sha256" in res.stderr and "ptb.train.txt" in res.stderr
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c", "non-finite loss"])
+def test_train_lm_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkeypatch, stop,
+                                                    ctrl_c_after_optimizer_step):
+    """A run of 200 tokens, continued to 400: Ctrl-C after the continuation's second step
+    exits 130 with last.pt holding that step; a non-finite loss in its first step exits 1
+    naming the loss, with last.pt and best.pt byte for byte those of the good run (the check
+    comes before the optimizer step). The same command then finishes the run."""
+    import torch
+
+    from agents.atomic import torch_load_checkpoint
+
+    data = tiny_ptb(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    args = ["--corpus", "ptb", "--data-dir", data, "--no-verify", "--model", "fwm",
+            "--embedding-size", "8", "--hidden-size", "12", "--layers", "2", "--d-fwm", "4",
+            "--batch-size", "4", "--bptt", "10", "--eval-batch-size", "2", "--no-progress",
+            "--threads", "1", "--no-final-eval", "--run-dir", run_dir]
+    run_script("train_lm.py", *args, "--max-tokens", 200)
+    good = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt")}
+    batches = torch_load_checkpoint(run_dir / "last.pt")["batches"]
+    with monkeypatch.context() as patch:
+        if stop == "ctrl-c":
+            ctrl_c_after_optimizer_step(2)
+            res = run_script("train_lm.py", *args, "--max-tokens", 400, expect=130)
+            assert "interrupted" in res.stderr and "last.pt is resumable" in res.stderr
+            assert torch_load_checkpoint(run_dir / "last.pt")["batches"] == batches + 2
+        else:
+            ce = torch.nn.functional.cross_entropy
+            patch.setattr(torch.nn.functional, "cross_entropy",
+                          lambda *a, **k: ce(*a, **k) * float("nan"))
+            res = run_script("train_lm.py", *args, "--max-tokens", 400, expect=1)
+            assert f"non-finite loss at batch {batches}" in res.stderr
+            assert "Traceback" not in res.stderr
+            assert {name: (run_dir / name).read_bytes() for name in good} == good
+    run_script("train_lm.py", *args, "--max-tokens", 400)
+    assert torch_load_checkpoint(run_dir / "last.pt")["tokens"] >= 400
+
+
 def test_download_verifies_checksums(tmp_path, run_script):
     bad = tmp_path / "mirror"
     bad.mkdir()

@@ -175,6 +175,52 @@ def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
     assert max(accuracies) > threshold, accuracies
 
 
+def toy_babi(root):
+    """A bAbI folder of 20 tasks with two copies of one three-line story per file."""
+    folder = root / "babi-v1.2" / "en-valid-10k"
+    folder.mkdir(parents=True)
+    text = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+            "3 Where is Mary? \tbathroom\t1\n")
+    for task in range(1, 21):
+        for split in ("train", "valid", "test"):
+            (folder / f"qa{task}_{split}.txt").write_text(text * 2)
+    return root
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "non-finite loss"])
+def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkeypatch,
+                                                         stop, ctrl_c_after_optimizer_step):
+    """A run of 4 steps, continued to 8: Ctrl-C after the continuation's second step exits
+    130 with last.pt at step 6; a non-finite loss in its first step exits 1 naming the loss,
+    with last.pt and best.pt byte for byte those of the good run (the check comes before the
+    optimizer step). The same command then finishes the run."""
+    from agents.atomic import torch_load_checkpoint
+
+    run_dir = tmp_path / "run"
+    # 20-token segments: every one holds an answer (a story is 18 tokens), so every step is
+    # an optimizer step
+    args = ["--data-dir", toy_babi(tmp_path / "data"), "--no-verify", "--eval-every", "4",
+            "--bptt", "20", "--batch-size", "2", "--no-progress", "--no-final-eval",
+            "--run-dir", run_dir]
+    run_script("train_catbabi.py", *args, "--steps", 4)
+    good = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt")}
+    with monkeypatch.context() as patch:
+        if stop == "ctrl-c":
+            ctrl_c_after_optimizer_step(2)
+            res = run_script("train_catbabi.py", *args, "--steps", 8, expect=130)
+            assert "interrupted" in res.stderr and "last.pt is resumable" in res.stderr
+            assert torch_load_checkpoint(run_dir / "last.pt")["step"] == 6
+        else:
+            ce = torch.nn.functional.cross_entropy
+            patch.setattr(torch.nn.functional, "cross_entropy",
+                          lambda *a, **k: ce(*a, **k) * float("nan"))
+            res = run_script("train_catbabi.py", *args, "--steps", 8, expect=1)
+            assert "non-finite loss at step 4" in res.stderr and "Traceback" not in res.stderr
+            assert {name: (run_dir / name).read_bytes() for name in good} == good
+    run_script("train_catbabi.py", *args, "--steps", 8)
+    assert torch_load_checkpoint(run_dir / "last.pt")["step"] == 8
+
+
 @pytest.mark.parametrize("model", ["fwm", "lstm"])
 def test_train_catbabi_script_end_to_end(tmp_path, model, run_script):
     import json
@@ -182,13 +228,7 @@ def test_train_catbabi_script_end_to_end(tmp_path, model, run_script):
     import subprocess
     import sys
 
-    folder = tmp_path / "data" / "babi-v1.2" / "en-valid-10k"
-    folder.mkdir(parents=True)
-    text = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
-            "3 Where is Mary? \tbathroom\t1\n")
-    for task in range(1, 21):
-        for split in ("train", "valid", "test"):
-            (folder / f"qa{task}_{split}.txt").write_text(text * 2)
+    toy_babi(tmp_path / "data")
     root = pathlib.Path(__file__).resolve().parents[2]
     run_dir = tmp_path / "run"
     data = ["--data-dir", str(tmp_path / "data")]
