@@ -411,6 +411,38 @@ def test_save_load_identical_actions(tmp_path, core, kwargs):
     assert float(saved[0]["step"]) == model._n_updates > 0
 
 
+def test_a_resumed_model_makes_the_update_the_uninterrupted_one_makes(tmp_path):
+    """What a resume carries: the next update from the same rollout is, bit for bit, the one
+    the uninterrupted model makes (parameters, Adam's moments and step count, the loss
+    coefficients, clipping, the counters). What it does not carry: the envs' state and the
+    random streams (sampling, episode draws), so a resumed run's later rollouts are new draws
+    and its curve is not the uninterrupted run's curve."""
+    import copy
+
+    from stable_baselines3.common.logger import configure
+
+    env = make_metro_vec_env("MetroPOMDP-v0", num_envs=8)
+    model = RecurrentA2C("FWMPolicy", env, n_steps=10, seed=0, device="cpu", ent_coef=0.05,
+                         vf_coef=0.3, max_grad_norm=0.7, normalize_advantage=True)
+    model.learn(240)  # 3 updates
+    model.save_atomic(tmp_path / "m")
+    resumed = RecurrentA2C.load(tmp_path / "m.zip", env=env, device="cpu")
+    model.learn(80, reset_num_timesteps=False)  # the 4th update, on a new rollout
+    resumed.rollout_buffer = copy.deepcopy(model.rollout_buffer)
+    resumed._rollout_state = tuple(s.clone() for s in model._rollout_state)
+    resumed._current_progress_remaining = model._current_progress_remaining  # a learn() input
+    resumed.set_logger(configure(None, []))
+    resumed.train()
+    assert resumed._n_updates == model._n_updates == 4
+    for p, q in zip(model.policy.parameters(), resumed.policy.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    a, b = (m.policy.optimizer.state_dict()["state"] for m in (model, resumed))
+    assert a.keys() == b.keys() and len(a) > 0
+    for key in a:
+        for name in a[key]:
+            torch.testing.assert_close(a[key][name], b[key][name], rtol=0, atol=0)
+
+
 def test_predict_takes_either_fwm_state_and_names_a_bad_one():
     """Acting carries the FWM's memory in low-rank form (9 arrays); the plain (h, c, F) state
     it stands for gives the same next step, and a tuple of another length is refused."""
