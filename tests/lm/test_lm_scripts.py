@@ -15,6 +15,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = os.environ.get("FWM_DATA_DIR", "")
 
 
+# the paper's PTB settings (appendix H, table 4), beside AWD-LSTM's clip, decay and AR / TAR
+PTB_DROPOUTS = {"dropout": 0.4, "dropoute": 0.1, "dropouth": 0.3, "dropouti": 0.5, "wdrop": 0.66}
+PTB_TRAIN = {"epochs": 1000, "asgd_epoch": 916, "lr": 0.001, "asgd_lr": 2.0, "clip": 0.25,
+             "weight_decay": 1.2e-6, "alpha": 2.0, "beta": 1.0}
+
+
 def tiny_ptb(root):
     folder = root / "ptb"
     folder.mkdir(parents=True)
@@ -50,6 +56,9 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
             assert result["test_tuned"]["loss"] == pytest.approx(result["test"]["loss"])
         config = json.loads((run_dir / "config.json").read_text())
         assert config["model"]["memory"] == ("fwm" if model == "fwm" else "none")
+        # the PTB preset reaches the model and the trainer: appendix H and table 4
+        assert {k: config["model"][k] for k in PTB_DROPOUTS} == PTB_DROPOUTS
+        assert {k: config["train"][k] for k in PTB_TRAIN} == PTB_TRAIN
         runs[model] = run_dir
     out = tmp_path / "fig6.png"
     res = run_script("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",

@@ -93,6 +93,46 @@ def test_tiny_model_learns_a_tiny_corpus(tmp_path, memory):
     assert math.exp(after) < 1.5  # the sentence is learned (perplexity 16 -> below 1.5)
 
 
+def test_one_training_step_is_the_awd_step_written_out(tmp_path):
+    """One batch of the trainer is AWD-LSTM's step, written out here: cross-entropy plus AR
+    (alpha on the output after its dropout) and TAR (beta on the output before it), dropouts
+    live, the gradient norm clipped to ``clip``, Adam with weight decay at a learning rate
+    scaled by seq_len / bptt. The settings are such that leaving any one out changes the
+    result: the drawn length is not bptt, the gradient norm is above the clip, AR, TAR and
+    the decay are large."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from lm.data import get_batch, sample_seq_len
+
+    data = tiny_corpus(40)
+    config = TrainConfig(batch_size=2, bptt=8, lr=3e-3, epochs=1, asgd_epoch=None, clip=0.05,
+                         weight_decay=0.1, alpha=2.0, beta=1.0, eval_batch_size=2,
+                         max_tokens=1, seed=3)
+    cfg = LMConfig(16, memory="fwm", **SMALL)  # the paper's dropouts
+    torch.manual_seed(0)
+    trained = LanguageModel(cfg)
+    torch.manual_seed(0)
+    by_hand = LanguageModel(cfg)
+    train(trained, data, data, config, tmp_path, progress=False)
+    last = torch_load_checkpoint(tmp_path / "last.pt")
+    assert last["batches"] == 1 and last["optimizer"]["param_groups"][0]["lr"] == config.lr
+
+    seq_len = sample_seq_len(config.bptt, np.random.default_rng(config.seed))
+    assert seq_len != config.bptt
+    inputs, targets = get_batch(batchify(data, 2), 0, seq_len)
+    torch.manual_seed(config.seed)  # the dropout masks
+    out = by_hand.train()(inputs, by_hand.initial_state(2))
+    loss = (F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
+            + 2.0 * out.dropped.pow(2).mean() + 1.0 * (out.raw[1:] - out.raw[:-1]).pow(2).mean())
+    loss.backward()
+    assert torch.nn.utils.clip_grad_norm_(by_hand.parameters(), 0.05) > 0.05
+    torch.optim.Adam(by_hand.parameters(), lr=3e-3 * seq_len / 8, weight_decay=0.1).step()
+    for (name, p), q in zip(by_hand.state_dict().items(), trained.state_dict().values(),
+                            strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+
+
 def test_resume_continues_exactly_including_dropout_and_asgd(tmp_path):
     data = tiny_corpus(40)
     cfg = LMConfig(16, memory="fwm", **SMALL)
