@@ -8,8 +8,14 @@ import pytest
 def test_evaluate_baselines(tmp_path, run_script):
     out = run_script("evaluate_baselines.py", "--episodes", 1, "--out", tmp_path).stdout
     results = json.loads((tmp_path / "results.json").read_text())
-    assert 35 < results["random/test"]["mean"] < 55
-    assert 160 < results["shortest_path/test"]["mean"] < 180
+    from metro_pomdp.baselines import POLICIES, evaluate_policy_returns
+
+    for policy in POLICIES:  # the library's protocol, seed 0, one episode on each graph
+        for split in ("train", "test"):
+            returns = evaluate_policy_returns(policy, split, episodes=1, seed=0)
+            assert results[f"{policy}/{split}"]["mean"] == float(returns.mean())
+            assert results[f"{policy}/{split}"]["episodes"] == 600
+    assert results["shortest_path/test"]["mean"] > results["random/test"]["mean"] + 100
     assert (tmp_path / "graphs.png").stat().st_size > 10_000
     assert "shortest_path" in out
 

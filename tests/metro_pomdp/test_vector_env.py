@@ -109,8 +109,11 @@ def test_vector_env_observations_within_space_and_rewards_plausible():
         total += reward
         assert envs.observation_space.contains(obs)
     assert trunc.all() and not term.any()
-    # the authors' logs put a uniformly random policy near 45 per episode
-    assert 35 < total.mean() < 55
+    # the random policy's reference value (10 episodes on each train graph), within 5 standard
+    # errors of a 600-episode mean (0.8; seeds 0-2 give 44.51, 44.36, 45.10)
+    from metro_pomdp.baselines import reference_returns
+
+    assert abs(total.mean() - reference_returns("train")["random"]) < 4, total.mean()
 
 
 def test_disabled_autoreset_with_reset_mask():
