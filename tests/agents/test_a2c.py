@@ -563,10 +563,14 @@ RECALL_FWM = {"settings": "paper", "n_reads": 1}
 
 def test_the_fwm_agent_learns_associative_recall_through_its_memory():
     """Recall of one of three key-value pairs needs the fast weights: with seed 0 the FWM agent
-    reaches 0.98 (seed 1: 0.99; seed 2 leaves the 0.56 plateau only after this budget), while
-    the same agent with its writes switched off and an LSTM of the agent's width stay at 0.57
-    and 0.55, near the 0.5 of remembering the last pair (``test_recall_needs_the_memory``).
-    A broken write, read or key path fails here."""
+    reaches 0.98, while the same agent with its writes switched off and an LSTM of the agent's
+    width stay at 0.57 and 0.55, near the 0.5 of remembering the last pair
+    (``test_recall_needs_the_memory``). A broken write, read or key path fails here.
+
+    When the agent leaves the 0.5 plateau depends on the seed (seeds 0-5, greedy reward after
+    1000 / 1500 / 2000 updates: 0.98/1.0/1.0, 0.99/1.0/1.0, 0.56/0.95/1.0, 0.52/0.56/0.58,
+    0.56/0.60/0.98, 0.59/1.0/1.0), so the test fixes seed 0 rather than a budget long enough
+    for every seed."""
     reward = recall_reward("fwm", RECALL_FWM)
     assert reward > 0.9, f"FWM agent: recall reward {reward:.2f} (without memory ~0.56)"
 
