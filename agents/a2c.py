@@ -41,9 +41,9 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from agents.atomic import atomic_write, interrupts_deferred
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
+from training.atomic import atomic_write, interrupts_deferred
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
 PAPER_PRESET: dict[str, Any] = {

@@ -22,8 +22,8 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance
 
 from agents.a2c import PAPER_N_ENVS, RecurrentA2C
-from agents.atomic import interrupts_deferred
 from agents.policies import RecurrentActorCriticPolicy
+from training.atomic import interrupts_deferred
 
 
 def _rows(state: tuple, idx: torch.Tensor) -> tuple:

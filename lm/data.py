@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 import torch
 
-from agents.checksums import fingerprint, sha256_of
+from training.checksums import fingerprint, sha256_of
 
 DATA_ENV = "FWM_DATA_DIR"
 EOS = "<eos>"

@@ -18,9 +18,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.atomic import torch_load_checkpoint
 from agents.fwm import FWMCell, FWMConfig, FWMState
-from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
+from training.atomic import torch_load_checkpoint
+from training.regularization import LockedDropout, embedded_dropout, weight_drop_
 
 MEMORIES = ("none", "fwm")
 #: Model sizes: the paper's (AWD-LSTM's 400 / 1150 / 3 layers, ~24M parameters on PTB) and a

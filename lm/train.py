@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
-from agents.checksums import refuse_unresumable
-from agents.distributed import (
+from lm.data import batchify, get_batch, sample_seq_len
+from training.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
+from training.checksums import refuse_unresumable
+from training.distributed import (
     any_process,
     barrier,
     gather,
@@ -38,8 +39,7 @@ from agents.distributed import (
     this_process,
     wrap,
 )
-from agents.regularization import activation_regularization, temporal_activation_regularization
-from lm.data import batchify, get_batch, sample_seq_len
+from training.regularization import activation_regularization, temporal_activation_regularization
 
 
 @dataclasses.dataclass
@@ -219,7 +219,7 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     ``run_dir/best.pt`` (lowest validation loss). Stops after ``config.epochs`` epochs,
     ``config.max_tokens`` tokens or ``max_seconds``. Returns the last logged row.
 
-    Under ``torchrun`` (a process group is initialised, see :mod:`agents.distributed`) the
+    Under ``torchrun`` (a process group is initialised, see :mod:`training.distributed`) the
     model is wrapped in DistributedDataParallel and process r trains columns
     ``[r B/W, (r+1) B/W)`` of the batched stream (``config.batch_size`` B is the global batch,
     divisible by the number of processes W), so the averaged gradient is the single-process

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from agents.checksums import fingerprint, sha256_of
+from training.checksums import fingerprint, sha256_of
 
 SPLITS = ("train", "valid", "test")
 TASKS = tuple(range(1, 21))

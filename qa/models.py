@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, FWMState, settings_options
-from agents.regularization import LockedDropout, embedded_dropout, weight_drop_
+from training.regularization import LockedDropout, embedded_dropout, weight_drop_
 
 #: ``FWMModel(settings=...)``: its name -> the named FWM setting
 MODEL_SETTINGS = {"paper": "paper", "authors": "authors-catbabi"}

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
-from agents.checksums import refuse_unresumable
-from agents.distributed import (
+from qa.data import EVAL_SEED, TASKS, Batch, EncodedStories, eval_segments, train_stream
+from training.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
+from training.checksums import refuse_unresumable
+from training.distributed import (
     any_process,
     barrier,
     gather,
@@ -32,7 +33,6 @@ from agents.distributed import (
     this_process,
     wrap,
 )
-from qa.data import EVAL_SEED, TASKS, Batch, EncodedStories, eval_segments, train_stream
 
 MODES = ("qa", "lm")
 
@@ -215,7 +215,7 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     batches. ``vocabulary`` (:meth:`qa.data.Vocabulary.fingerprint`) is stored and must match
     on resume. Returns the last validation metrics as a dict.
 
-    Under ``torchrun`` (see :mod:`agents.distributed`) the model is wrapped in
+    Under ``torchrun`` (see :mod:`training.distributed`) the model is wrapped in
     DistributedDataParallel and process r trains rows ``[r B/W, (r+1) B/W)`` of the same
     stream (``config.batch_size`` B is global, divisible by the W processes), with the loss
     normalised by the global count so that the gradient is the single-process one. Training

@@ -21,11 +21,11 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents import allocator
 from agents.a2c import PAPER_PRESET, RecurrentA2C
-from agents.cli import HelpFormatter
-from agents.distributed import parse_device
 from agents.vec_env import make_metro_vec_env
+from training import allocator
+from training.cli import HelpFormatter
+from training.distributed import parse_device
 
 
 class _Split(BaseCallback):

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import metro_pomdp  # noqa: F401  (registers the envs)
-from agents.cli import HelpFormatter
+from training.cli import HelpFormatter
 
 
 def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> float:

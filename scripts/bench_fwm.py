@@ -21,10 +21,10 @@ import time
 import torch
 from torch import nn
 
-from agents import allocator
-from agents.cli import HelpFormatter
-from agents.distributed import parse_device
 from agents.fwm import FWMCell, FWMConfig, settings_options
+from training import allocator
+from training.cli import HelpFormatter
+from training.distributed import parse_device
 
 
 class TokenModel(nn.Module):

@@ -17,13 +17,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from agents.cli import HelpFormatter
-from agents.distributed import parse_device
-from agents.regularization import (
+from lm.model import SIZES, LanguageModel, LMConfig
+from training.cli import HelpFormatter
+from training.distributed import parse_device
+from training.regularization import (
     activation_regularization,
     temporal_activation_regularization,
 )
-from lm.model import SIZES, LanguageModel, LMConfig
 
 SIZES = {**SIZES, "tiny": {"embedding_size": 8, "hidden_size": 8, "n_layers": 2, "d_fwm": 4}}
 

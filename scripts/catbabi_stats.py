@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from agents.cli import HelpFormatter
 from qa.data import SPLITS, Vocabulary, format_statistics, load_split, statistics
+from training.cli import HelpFormatter
 
 
 def main(argv=None) -> dict:

@@ -27,10 +27,10 @@ import torch
 
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
-from agents.cli import HelpFormatter
-from agents.distributed import parse_device
 from agents.ppo import RecurrentPPO as OurRecurrentPPO
 from agents.vec_env import make_metro_vec_env
+from training.cli import HelpFormatter
+from training.distributed import parse_device
 
 AGENTS = ("contrib-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-fwm")
 

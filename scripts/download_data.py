@@ -29,10 +29,10 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from agents.checksums import sha256_of
-from agents.cli import HelpFormatter
 from lm.data import CORPORA, SPLITS
 from qa.data import BABI_SHA256
+from training.checksums import sha256_of
+from training.cli import HelpFormatter
 
 
 @dataclasses.dataclass(frozen=True)

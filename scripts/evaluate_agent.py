@@ -20,9 +20,9 @@ import pathlib
 import torch
 
 from agents.a2c import RecurrentA2C
-from agents.cli import HelpFormatter, check_eval_envs
-from agents.distributed import parse_device
 from agents.evaluation import MODES, evaluate_splits
+from training.cli import HelpFormatter, check_eval_envs
+from training.distributed import parse_device
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -13,8 +13,8 @@ import json
 import pathlib
 import time
 
-from agents.cli import HelpFormatter
 from metro_pomdp.baselines import POLICIES, evaluate_policy_returns
+from training.cli import HelpFormatter
 
 
 def main(argv: list[str] | None = None) -> dict:

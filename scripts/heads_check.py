@@ -24,9 +24,9 @@ from agents.a2c import PAPER_PRESET, RecurrentA2C
 
 #: the paper's settings that SB3's own A2C takes (its gradient clipping stays SB3's default)
 SB3_A2C_KEYS = ("n_steps", "gamma", "ent_coef", "vf_coef", "learning_rate")
-from agents.cli import HelpFormatter
 from agents.vec_env import GymnasiumVecEnv
 from metro_pomdp import MetroPOMDPVectorEnv, graph_set
+from training.cli import HelpFormatter
 
 
 def single_graph_env(n_envs: int):

@@ -25,8 +25,8 @@ import torch
 
 from agents import pretrained
 from agents.a2c import RecurrentA2C
-from agents.cli import HelpFormatter
 from agents.evaluation import evaluate_splits
+from training.cli import HelpFormatter
 
 #: the protocol of ``card["check"]``: one sampled episode per test graph, this seed
 CHECK_SEED = 0

@@ -22,11 +22,11 @@ import pathlib
 
 import torch
 
-from agents.atomic import torch_load_checkpoint
-from agents.cli import HelpFormatter
 from qa.data import TASKS, EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel
 from qa.plots import plot_key_similarities, plot_learning_curves, plot_per_task
+from training.atomic import torch_load_checkpoint
+from training.cli import HelpFormatter
 
 
 def run_file(run_dir: str, name: str) -> pathlib.Path:

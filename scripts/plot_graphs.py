@@ -15,8 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from agents.cli import HelpFormatter
 from metro_pomdp.render import save_graph_grid  # noqa: E402
+from training.cli import HelpFormatter
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import math
 
-from agents.cli import HelpFormatter
 from lm.data import CORPORA, SPLITS, load_corpus
 from lm.model import LanguageModel
 from lm.plots import plot_token_losses
 from lm.train import token_losses
+from training.cli import HelpFormatter
 
 
 def main(argv=None) -> dict:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from agents.cli import HelpFormatter
 from agents.plots import plot_runs
+from training.cli import HelpFormatter
 
 
 def main(argv=None) -> str:

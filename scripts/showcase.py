@@ -21,12 +21,12 @@ import time
 import torch
 
 from agents import pretrained
-from agents.cli import HelpFormatter
 from agents.evaluation import evaluate_splits
 from agents.plots import plot_train_vs_test
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import render
 from metro_pomdp.baselines import REFERENCE_EPISODES, REFERENCE_SEED, evaluate_policy_returns
+from training.cli import HelpFormatter
 
 #: the shipped agents shown, in the table's order
 AGENTS = ("fwm-32-16", "lstm-64")

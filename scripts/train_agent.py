@@ -40,7 +40,6 @@ from stable_baselines3.common.logger import (
     make_output_format,
 )
 
-from agents import allocator
 from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
 from agents.callbacks import (
     AppendingCSVOutputFormat,
@@ -51,13 +50,14 @@ from agents.callbacks import (
     TqdmStream,
     WallClockLimit,
 )
-from agents.cli import HelpFormatter, check_eval_envs
-from agents.distributed import parse_device
 from agents.plots import plot_runs
 from agents.policies import CORES
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
+from training import allocator
+from training.cli import HelpFormatter, check_eval_envs
+from training.distributed import parse_device
 
 #: Flags that may change when a run is resumed (``dest`` names); every other flag is a setting of
 #: the run, kept in its config.json.

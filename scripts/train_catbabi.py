@@ -23,14 +23,14 @@ import sys
 
 import torch
 
-from agents import allocator
-from agents.atomic import torch_load_checkpoint
-from agents.cli import HelpFormatter
-from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
-from agents.runlog import RunLogger
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
+from training import allocator
+from training.atomic import torch_load_checkpoint
+from training.cli import HelpFormatter
+from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
+from training.runlog import RunLogger
 
 
 def main(argv=None) -> dict:

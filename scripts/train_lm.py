@@ -29,11 +29,6 @@ import time
 import numpy as np
 import torch
 
-from agents import allocator
-from agents.atomic import torch_load_checkpoint
-from agents.cli import HelpFormatter
-from agents.distributed import init_from_env, parse_device, rank_and_world, shutdown
-from agents.runlog import RunLogger
 from lm.data import CORPORA, load_corpus
 from lm.model import SIZES, LanguageModel, LMConfig
 from lm.train import (
@@ -44,6 +39,11 @@ from lm.train import (
     perplexity_summary,
     train,
 )
+from training import allocator
+from training.atomic import torch_load_checkpoint
+from training.cli import HelpFormatter
+from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
+from training.runlog import RunLogger
 
 TEMPERATURES = tuple(float(t) for t in np.round(np.arange(0.80, 1.201, 0.05), 2))
 

@@ -22,9 +22,9 @@ import time
 
 from agents import pretrained
 from agents.a2c import RecurrentA2C
-from agents.cli import HelpFormatter
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import REGISTERED, render
+from training.cli import HelpFormatter
 
 
 def load_agent(parser: argparse.ArgumentParser, agent: str):

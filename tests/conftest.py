@@ -37,7 +37,7 @@ def run_script(monkeypatch):
     glibc's malloc thresholds, matplotlib figures) are restored or left alone; the tests that
     need a real process (Ctrl-C, torchrun, a fresh interpreter) use ``subprocess`` themselves.
     """
-    from agents import allocator
+    from training import allocator
 
     def run(script, *args, expect=0):
         argv = [str(a) for a in args]
@@ -89,7 +89,7 @@ def train_two_processes(tmp_path):
             import sys, torch
             sys.path.insert(0, {str(tmp_path)!r})
             from setup_case import setup
-            from agents.distributed import init_from_env, rank_and_world, shutdown
+            from training.distributed import init_from_env, rank_and_world, shutdown
             from {trainer} import train
             device = init_from_env("cpu")
             assert rank_and_world()[1] == 2
@@ -134,7 +134,7 @@ def nan_on_one_process(tmp_path):
             import pathlib, sys, torch
             sys.path.insert(0, {str(tmp_path)!r})
             from setup_case import setup
-            from agents.distributed import init_from_env, rank_and_world, shutdown
+            from training.distributed import init_from_env, rank_and_world, shutdown
             from {trainer} import train
             device = init_from_env("cpu")
             rank = rank_and_world()[0]

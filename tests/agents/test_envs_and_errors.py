@@ -13,11 +13,11 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.a2c import RecurrentA2C
-from agents.atomic import interrupts_deferred
 from agents.callbacks import EveryNth, WallClockLimit
-from agents.distributed import resolve_device
 from agents.policies import FWMPolicy, LstmPolicy
 from agents.vec_env import GymnasiumVecEnv, has_native_same_step, make_vec_env
+from training.atomic import interrupts_deferred
+from training.distributed import resolve_device
 
 
 @pytest.mark.parametrize("env_id,core", [("CartPole-v1", "LstmPolicy"),

@@ -22,7 +22,7 @@ from agents.fwm import (
     settings_options,
 )
 from agents.fwm.ops import tanh
-from agents.regularization import weight_drop_
+from training.regularization import weight_drop_
 
 D64 = torch.float64
 NAMES = ["state", "k1", "k2", "v", "beta", "n0", "e"]  # fwm_scan's differentiable inputs

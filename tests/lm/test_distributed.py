@@ -3,8 +3,8 @@ model that one process trains on the whole batch."""
 
 import pytest
 
-from agents.atomic import torch_load_checkpoint
 from lm.train import train
+from training.atomic import torch_load_checkpoint
 
 SETUP = """
 import torch

@@ -85,7 +85,7 @@ def test_train_lm_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkey
     comes before the optimizer step). The same command then finishes the run."""
     import torch
 
-    from agents.atomic import torch_load_checkpoint
+    from training.atomic import torch_load_checkpoint
 
     data = tiny_ptb(tmp_path / "data")
     run_dir = tmp_path / "run"

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from agents.atomic import torch_load_checkpoint
 from lm.data import batchify
 from lm.model import LanguageModel, LMConfig
 from lm.train import TrainConfig, evaluate, perplexity_summary, train
+from training.atomic import torch_load_checkpoint
 
 SMALL = dict(embedding_size=12, hidden_size=20, n_layers=2, d_fwm=4, n_reads=2)
 NO_DROP = dict(dropout=0.0, dropouth=0.0, dropouti=0.0, dropoute=0.0, wdrop=0.0)

@@ -2,7 +2,7 @@
 model that one process trains on all rows, although the rows hold different numbers of
 answers (the loss is normalised by the global count)."""
 
-from agents.atomic import torch_load_checkpoint
+from training.atomic import torch_load_checkpoint
 
 SETUP = """
 import numpy as np

@@ -129,7 +129,7 @@ def test_ctrl_c_inside_a_step_checkpoints_the_whole_step(tmp_path, model_name,
     counter): the step is finished first, last.pt holds step 4 with its parameters, carried
     state and random states, and the resumed run ends bit for bit where an uninterrupted one
     does."""
-    from agents.atomic import torch_load_checkpoint
+    from training.atomic import torch_load_checkpoint
 
     straight = toy_run(model_name, tmp_path / "a", 6)
     ctrl_c_after_optimizer_step(4)
@@ -190,7 +190,7 @@ def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, m
     130 with last.pt at step 6; a non-finite loss in its first step exits 1 naming the loss,
     with last.pt and best.pt byte for byte those of the good run (the check comes before the
     optimizer step). The same command then finishes the run."""
-    from agents.atomic import torch_load_checkpoint
+    from training.atomic import torch_load_checkpoint
 
     run_dir = tmp_path / "run"
     # 20-token segments: every one holds an answer (a story is 18 tokens), so every step is

@@ -55,7 +55,7 @@ def test_every_option_has_help_with_its_default_once(path):
 
 
 def test_a_zero_default_is_stated():
-    from agents.cli import HelpFormatter
+    from training.cli import HelpFormatter
 
     parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="seed")

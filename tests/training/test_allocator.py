@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from agents.allocator import keep_freed_memory
+from training.allocator import keep_freed_memory
 
 # bytes that malloc holds in mmapped blocks, before and while a 24 MiB tensor lives
 MMAPPED = """
 import ctypes, sys
 import torch
-from agents.allocator import keep_freed_memory
+from training.allocator import keep_freed_memory
 
 
 class MallInfo2(ctypes.Structure):

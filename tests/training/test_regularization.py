@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from agents.regularization import (
+from training.regularization import (
     LockedDropout,
     activation_regularization,
     embedded_dropout,
