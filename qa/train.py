@@ -17,22 +17,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from qa.data import EVAL_SEED, TASKS, Batch, EncodedStories, eval_segments, train_stream
-from training.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
+from training.atomic import torch_load_checkpoint
 from training.checksums import refuse_unresumable
-from training.distributed import (
-    any_process,
-    barrier,
-    gather,
-    local_slice,
-    rank_and_world,
-    rng_states,
-    set_rng_states,
-    this_process,
-    wrap,
-)
+from training.distributed import local_slice
+from training.loop import SequenceTrainer
 
 MODES = ("qa", "lm")
 
@@ -205,6 +195,108 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     return ckpt
 
 
+class QATrainer(SequenceTrainer):
+    """catbAbI's step and validation in :class:`training.loop.SequenceTrainer` (see
+    :func:`train`)."""
+
+    # a process whose rows hold no answer in a segment reads nothing in QA mode, so its read
+    # projections get no gradient in that step
+    find_unused_parameters = True
+
+    def __init__(self, model, train_data: EncodedStories, valid_data: EncodedStories,
+                 config: TrainConfig, run_dir, **kwargs):
+        super().__init__(model, config, run_dir, **kwargs)
+        self.train_data, self.valid_data = train_data, valid_data
+        self.rows = local_slice(config.batch_size)
+        self.step_count = 0
+        self.sums, self.running, self.epoch = MetricSums(), [], 0
+
+    def check_resumable(self):
+        return check_resumable(self.run_dir, self.model, self.config, self.vocabulary,
+                               self.device)
+
+    def initial_state(self):
+        return self.model.initial_state(self.rows.stop - self.rows.start)
+
+    def cpu_state(self):
+        return tuple(s.cpu() for s in self.state)
+
+    def load_state(self, saved):
+        return type(self.state)(*(s.to(self.device) for s in saved))
+
+    def make_optimizer(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+
+    def counters(self):
+        return {"step": self.step_count, "model_class": type(self.model).__name__,
+                "model_options": getattr(self.model, "fwm_options", None)}
+
+    def restore(self, ckpt):
+        self.step_count = ckpt["step"]
+
+    def before_first_step(self):
+        self.state = self.load_state(self.state)
+        self.stream = train_stream(self.train_data, self.config.batch_size, self.config.bptt,
+                                   self.config.seed)
+        for _ in range(self.step_count):  # fast-forward to where the checkpoint left off
+            next(self.stream)
+
+    def bar_options(self):
+        return {"total": self.config.steps, "initial": self.step_count}
+
+    def finished(self):
+        return self.step_count >= self.config.steps
+
+    def step(self):
+        config = self.config
+        self.epoch, batch = next(self.stream)
+        where = batch.answer if config.mode == "qa" else batch.valid
+        count = int(where.sum())  # loss positions in the whole (global) batch
+        local = Batch(*(getattr(batch, f.name)[:, self.rows] for f in dataclasses.fields(Batch)))
+        loss, nll, correct, task, state = segment_loss(
+            self.net, local, self.state, config.mode, self.device,
+            denominator=count / self.world if count else None)
+        self.state = _detach(state)  # no positions anywhere: none here either, loss None
+        if loss is not None:  # (a loss exists on all processes or on none)
+            self.stop_if_not_finite(loss, f"step {self.step_count}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+            self.optimizer.step()
+            self.running.append(loss.item())
+        self.sums.add(nll, correct, task)
+        self.step_count += 1
+        return 1
+
+    def postfix(self):
+        if self.step_count % 20 or not self.running or self.sums.count.sum() == 0:
+            return None
+        return {"loss": f"{np.mean(self.running[-20:]):.3f}",
+                "acc": f"{self.sums.correct.sum() / self.sums.count.sum():.3f}",
+                "epoch": self.epoch}
+
+    def validation_due(self):
+        return (self.step_count % self.config.eval_every == 0
+                or self.step_count == self.config.steps)
+
+    def validate(self):
+        config = self.config
+        valid = evaluate(self.model, self.valid_data, config.valid_batch_size, config.bptt,
+                         self.device, max_batches=config.valid_batches)
+        train_m = self.sums.result() if self.sums.count.sum() else None
+        row = {"step": self.step_count, "epoch": self.epoch,
+               "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+               "train_accuracy": train_m.accuracy if train_m else float("nan"),
+               "valid_loss": valid.loss, "valid_accuracy": valid.accuracy,
+               "valid_perplexity": valid.perplexity, "seconds": time.monotonic() - self.start}
+        self.sums, self.running = MetricSums(), []
+        self.keep_if_best(valid.loss, lambda: {"model": self.model.state_dict(),
+                                               "step": self.step_count,
+                                               "valid": valid.to_dict()})
+        return row
+
+
 def train(model, train_data: EncodedStories, valid_data: EncodedStories, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
           progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
@@ -220,107 +312,6 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     stream (``config.batch_size`` B is global, divisible by the W processes), with the loss
     normalised by the global count so that the gradient is the single-process one. Training
     accuracy is then that of process 0's rows. Process 0 alone logs and writes checkpoints."""
-    rank, world = rank_and_world()
-    rows = local_slice(config.batch_size)
-    local_batch = rows.stop - rows.start
-    run_dir = os.fspath(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    step, best = 0, math.inf
-    torch.manual_seed(config.seed + rank)  # dropout masks (the LSTM baseline), per process
-    state = model.initial_state(local_batch)
-    ckpt = check_resumable(run_dir, model, config, vocabulary, device)
-    if ckpt is not None:
-        saved_state = this_process(ckpt["state"], last_path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, best, state = ckpt["step"], ckpt["best"], type(state)(*saved_state)
-        set_rng_states(this_process(ckpt["rng"], last_path), device)
-    state = type(state)(*(s.to(device) for s in state))
-    stream = train_stream(train_data, config.batch_size, config.bptt, config.seed)
-    for _ in range(step):  # fast-forward to where the checkpoint left off
-        next(stream)
-
-    # find_unused_parameters: a process whose rows hold no answer in a segment reads nothing
-    # in QA mode, so its read projections get no gradient in that step
-    net = wrap(model, device, find_unused_parameters=True)
-
-    def checkpoint():
-        states = gather(tuple(s.cpu() for s in state))
-        rngs = gather(rng_states(device))
-        if rank == 0:
-            torch_save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "step": step, "best": best, "state": states, "rng": rngs,
-                         "vocabulary": vocabulary, "model_class": type(model).__name__,
-                         "model_options": getattr(model, "fwm_options", None),
-                         "config": dataclasses.asdict(config)}, last_path)
-        barrier()
-
-    start = time.monotonic()
-    metrics: dict = {}
-    bar = tqdm(total=config.steps, initial=step, disable=not progress or rank != 0,
-               dynamic_ncols=True)
-    sums, running = MetricSums(), []
-    model.train()
-    try:
-        while step < config.steps:
-            with interrupts_deferred():  # Ctrl-C waits for the step to finish
-                epoch, batch = next(stream)
-                where = batch.answer if config.mode == "qa" else batch.valid
-                count = int(where.sum())  # loss positions in the whole (global) batch
-                local = Batch(*(getattr(batch, f.name)[:, rows]
-                                for f in dataclasses.fields(Batch)))
-                loss, nll, correct, task, state = segment_loss(
-                    net, local, state, config.mode, device,
-                    denominator=count / world if count else None)
-                state = _detach(state)  # no positions anywhere: none here either, loss None
-                if loss is not None:
-                    # every process stops together (a loss exists on all or none of them): one
-                    # left waiting in a collective would hang
-                    if any_process(not bool(torch.isfinite(loss))):
-                        raise FloatingPointError(f"non-finite loss at step {step}; the last "
-                                                 f"good checkpoint is {last_path}")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    running.append(loss.item())
-                sums.add(nll, correct, task)
-                step += 1
-                bar.update(1)
-            if step % 20 == 0 and running and sums.count.sum() > 0:
-                bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}",
-                                acc=f"{sums.correct.sum() / sums.count.sum():.3f}", epoch=epoch)
-            out_of_time = any_process(max_seconds is not None
-                                      and time.monotonic() - start >= max_seconds)
-            if step % config.eval_every == 0 or step == config.steps or out_of_time:
-                valid = evaluate(model, valid_data, config.valid_batch_size, config.bptt, device,
-                                 max_batches=config.valid_batches)
-                train_m = sums.result() if sums.count.sum() else None
-                metrics = {"step": step, "epoch": epoch,
-                           "train_loss": float(np.mean(running)) if running else float("nan"),
-                           "train_accuracy": train_m.accuracy if train_m else float("nan"),
-                           "valid_loss": valid.loss, "valid_accuracy": valid.accuracy,
-                           "valid_perplexity": valid.perplexity,
-                           "seconds": time.monotonic() - start}
-                if log is not None and rank == 0:
-                    log(metrics)
-                sums, running = MetricSums(), []
-                with interrupts_deferred():  # best and best.pt change together
-                    if valid.loss < best:
-                        best = valid.loss
-                        if rank == 0:
-                            torch_save_atomic({"model": model.state_dict(), "step": step,
-                                               "valid": valid.to_dict()}, best_path)
-                checkpoint()
-            if out_of_time:
-                break
-    except KeyboardInterrupt:
-        checkpoint()
-        bar.close()
-        raise
-    bar.close()
-    return metrics
+    return QATrainer(model, train_data, valid_data, config, run_dir, device=device,
+                     max_seconds=max_seconds, progress=progress, log=log,
+                     vocabulary=vocabulary).fit()
