@@ -23,22 +23,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from lm.data import batchify, get_batch, sample_seq_len
-from training.atomic import interrupts_deferred, torch_load_checkpoint, torch_save_atomic
+from training.atomic import torch_load_checkpoint
 from training.checksums import refuse_unresumable
-from training.distributed import (
-    any_process,
-    barrier,
-    gather,
-    local_slice,
-    rank_and_world,
-    rng_states,
-    set_rng_states,
-    this_process,
-    wrap,
-)
+from training.distributed import local_slice
+from training.loop import SequenceTrainer
 from training.regularization import activation_regularization, temporal_activation_regularization
 
 
@@ -206,6 +196,128 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     return ckpt
 
 
+class LMTrainer(SequenceTrainer):
+    """AWD-LSTM's step and validation in :class:`training.loop.SequenceTrainer` (see
+    :func:`train`)."""
+
+    def __init__(self, model, train_data: torch.Tensor, valid_data: torch.Tensor,
+                 config: TrainConfig, run_dir, **kwargs):
+        super().__init__(model, config, run_dir, **kwargs)
+        self.valid_data = valid_data
+        columns = local_slice(config.batch_size)
+        self.local_batch = columns.stop - columns.start
+        # (N / B, B / W): this process's columns of the batched stream
+        self.source = batchify(train_data, config.batch_size)[:, columns].to(self.device)
+        self.rng = np.random.default_rng(config.seed)  # the same BPTT lengths everywhere
+        self.kind, self.epoch, self.position, self.batches, self.tokens = "adam", 0, 0, 0, 0
+        tokens_per_epoch = (len(self.source) - 1) * config.batch_size  # over all processes
+        self.budget = config.epochs * tokens_per_epoch
+        if config.max_tokens is not None:
+            self.budget = min(self.budget, config.max_tokens)
+        self.running, self.epoch_ended = [], False
+
+    def check_resumable(self):
+        return check_resumable(self.run_dir, self.model, self.config, self.vocabulary,
+                               self.device)
+
+    def initial_state(self):
+        return self.model.initial_state(self.local_batch, self.device)
+
+    def cpu_state(self):
+        return self.model.map_state(self.state, torch.Tensor.cpu)
+
+    def load_state(self, saved):
+        return self.model.map_state(saved, lambda t: t.detach().to(self.device))
+
+    def make_optimizer(self):
+        return _make_optimizer(self.kind, self.model, self.config)
+
+    def counters(self):
+        return {"model_config": dataclasses.asdict(self.model.config),
+                "optimizer_kind": self.kind, "epoch": self.epoch, "position": self.position,
+                "batches": self.batches, "tokens": self.tokens,
+                "numpy_rng": self.rng.bit_generator.state}
+
+    def restore(self, ckpt):
+        self.kind, self.epoch, self.position, self.batches, self.tokens = (ckpt[k] for k in (
+            "optimizer_kind", "epoch", "position", "batches", "tokens"))
+        self.rng.bit_generator.state = ckpt["numpy_rng"]
+
+    def before_first_step(self):
+        # throughput of this call, validation excluded
+        self.start_tokens, self.step_seconds = self.tokens, 0.0
+
+    def bar_options(self):
+        return {"total": self.budget, "initial": min(self.tokens, self.budget), "unit": "tok",
+                "unit_scale": True}
+
+    def finished(self):
+        return self.epoch >= self.config.epochs or self.tokens >= self.budget
+
+    def step(self):
+        config, model = self.config, self.model
+        if self.kind == "adam" and config.asgd_epoch is not None and (
+                self.epoch >= config.asgd_epoch):
+            self.kind = "asgd"  # appendix H: Adam, then averaged SGD
+            self.optimizer = self.make_optimizer()
+        t_step = time.monotonic()
+        optimizer = self.optimizer
+        seq_len = sample_seq_len(config.bptt, self.rng)
+        inputs, targets = get_batch(self.source, self.position, seq_len)  # (T, B)
+        base_lr = optimizer.param_groups[0]["lr"]
+        optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
+        out = self.net(inputs, self.state)
+        self.state = model.detach_state(out.state)
+        raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
+        self.stop_if_not_finite(raw_loss, f"batch {self.batches}")
+        loss = (raw_loss + activation_regularization(out.dropped, config.alpha)
+                + temporal_activation_regularization(out.raw, config.beta))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()  # (ASGD applies a step's rate one step late: torch's eta)
+        optimizer.param_groups[0]["lr"] = base_lr
+        self.position += len(inputs)
+        self.batches += 1
+        self.tokens += targets.numel() * self.world
+        self.running.append(raw_loss.item())
+        self.step_seconds += time.monotonic() - t_step
+        self.epoch_ended = self.position >= len(self.source) - 1
+        if self.epoch_ended:  # AWD-LSTM starts every epoch from a zero state
+            self.epoch, self.position = self.epoch + 1, 0
+            self.state = self.initial_state()
+        return targets.numel() * self.world
+
+    def postfix(self):
+        if self.batches % 10:
+            return None
+        return {"epoch": self.epoch, "ppl": f"{math.exp(np.mean(self.running[-50:])):.1f}"}
+
+    def validation_due(self):
+        every = self.config.eval_every
+        return bool(every and self.batches % every == 0) or self.epoch_ended or (
+            self.tokens >= self.budget)
+
+    def validate(self):
+        model, optimizer, config = self.model, self.optimizer, self.config
+        with averaged_weights(model, optimizer):  # ASGD: its averages are evaluated and kept
+            loss = evaluate(model, self.valid_data, config.eval_batch_size, config.bptt,
+                            device=self.device)[1.0]
+            self.keep_if_best(loss, lambda: {
+                "model": model.state_dict(), "model_config": dataclasses.asdict(model.config),
+                "epoch": self.epoch, "batches": self.batches, "tokens": self.tokens,
+                "valid_loss": loss})
+        row = {"step": self.batches, "epoch": self.epoch, "tokens": self.tokens,
+               "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+               "valid_loss": loss, "valid_perplexity": math.exp(loss),
+               "lr": optimizer.param_groups[0]["lr"], "optimizer": self.kind,
+               "seconds": time.monotonic() - self.start,
+               "train_tokens_per_s": (self.tokens - self.start_tokens)
+               / max(self.step_seconds, 1e-9)}
+        self.running.clear()
+        return row
+
+
 def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
           run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
           progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
@@ -226,128 +338,6 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     one. Every process validates; process 0 alone writes checkpoints and logs, and
     ``last.pt`` holds every process's carried state and random-number state.
     """
-    rank, world = rank_and_world()
-    columns = local_slice(config.batch_size)
-    local_batch = columns.stop - columns.start
-    run_dir = os.fspath(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
-    model.to(device)
-    source = batchify(train_data, config.batch_size)[:, columns].to(device)  # (N / B, B / W)
-    torch.manual_seed(config.seed + rank)  # each process its own dropout masks
-    rng = np.random.default_rng(config.seed)  # the same BPTT lengths in every process
-    kind, epoch, position, batches, tokens, best = "adam", 0, 0, 0, 0, math.inf
-    state = model.initial_state(local_batch, device)
-    model_config = dataclasses.asdict(model.config)
-    ckpt = check_resumable(run_dir, model, config, vocabulary, device)
-    if ckpt is not None:
-        state = model.detach_state(this_process(ckpt["state"], last_path))
-        model.load_state_dict(ckpt["model"])
-        kind, epoch, position, batches, tokens, best = (ckpt[k] for k in (
-            "optimizer_kind", "epoch", "position", "batches", "tokens", "best"))
-        set_rng_states(this_process(ckpt["torch_rng"], last_path), device)
-        rng.bit_generator.state = ckpt["numpy_rng"]
-    optimizer = _make_optimizer(kind, model, config)
-    if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-
-    net = wrap(model, device)
-
-    def checkpoint():
-        states = gather(model.map_state(state, torch.Tensor.cpu))
-        rngs = gather(rng_states(device))
-        if rank == 0:
-            torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
-                         "vocabulary": vocabulary, "optimizer": optimizer.state_dict(),
-                         "optimizer_kind": kind, "epoch": epoch, "position": position,
-                         "batches": batches, "tokens": tokens, "best": best, "state": states,
-                         "torch_rng": rngs, "numpy_rng": rng.bit_generator.state,
-                         "config": dataclasses.asdict(config)}, last_path)
-        barrier()
-
-    def validate() -> dict:
-        nonlocal best
-        with averaged_weights(model, optimizer):
-            loss = evaluate(model, valid_data, config.eval_batch_size, config.bptt,
-                            device=device)[1.0]
-            with interrupts_deferred():  # best and best.pt change together
-                if loss < best:
-                    best = loss
-                if loss == best and rank == 0:
-                    torch_save_atomic({"model": model.state_dict(), "model_config": model_config,
-                                       "epoch": epoch, "batches": batches, "tokens": tokens,
-                                       "valid_loss": loss}, best_path)
-        row = {"step": batches, "epoch": epoch, "tokens": tokens,
-               "train_loss": float(np.mean(running)) if running else float("nan"),
-               "valid_loss": loss, "valid_perplexity": math.exp(loss),
-               "lr": optimizer.param_groups[0]["lr"], "optimizer": kind,
-               "seconds": time.monotonic() - start,
-               "train_tokens_per_s": (tokens - start_tokens) / max(step_seconds, 1e-9)}
-        if log is not None and rank == 0:
-            log(row)
-        running.clear()
-        return row
-
-    tokens_per_epoch = (len(source) - 1) * config.batch_size  # over all processes
-    budget = config.epochs * tokens_per_epoch
-    if config.max_tokens is not None:
-        budget = min(budget, config.max_tokens)
-    bar = tqdm(total=budget, initial=min(tokens, budget), disable=not progress or rank != 0,
-               unit="tok", unit_scale=True, dynamic_ncols=True)
-    start, running, row = time.monotonic(), [], {}
-    start_tokens, step_seconds = tokens, 0.0  # throughput of this call, validation excluded
-    model.train()
-    try:
-        while epoch < config.epochs and tokens < budget:
-            if kind == "adam" and config.asgd_epoch is not None and epoch >= config.asgd_epoch:
-                with interrupts_deferred():  # kind and optimizer change together
-                    kind = "asgd"  # appendix H: Adam, then averaged SGD
-                    optimizer = _make_optimizer(kind, model, config)
-            while position < len(source) - 1 and tokens < budget:
-                with interrupts_deferred():  # Ctrl-C waits for the step to finish
-                    t_step = time.monotonic()
-                    seq_len = sample_seq_len(config.bptt, rng)
-                    inputs, targets = get_batch(source, position, seq_len)  # (T, B)
-                    base_lr = optimizer.param_groups[0]["lr"]
-                    optimizer.param_groups[0]["lr"] = base_lr * len(inputs) / config.bptt
-                    out = net(inputs, state)
-                    state = model.detach_state(out.state)
-                    raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
-                    # every process stops together: one left waiting in a collective hangs
-                    if any_process(not bool(torch.isfinite(raw_loss))):
-                        raise FloatingPointError(f"non-finite loss at batch {batches}; the last "
-                                                 f"good checkpoint is {last_path}")
-                    loss = (raw_loss + activation_regularization(out.dropped, config.alpha)
-                            + temporal_activation_regularization(out.raw, config.beta))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                    optimizer.step()  # (ASGD applies a step's rate one step late: torch's eta)
-                    optimizer.param_groups[0]["lr"] = base_lr
-                    position += len(inputs)
-                    batches += 1
-                    tokens += targets.numel() * world
-                    running.append(raw_loss.item())
-                    step_seconds += time.monotonic() - t_step
-                    bar.update(targets.numel() * world)
-                if batches % 10 == 0:
-                    bar.set_postfix(epoch=epoch, ppl=f"{math.exp(np.mean(running[-50:])):.1f}")
-                out_of_time = any_process(max_seconds is not None
-                                          and time.monotonic() - start >= max_seconds)
-                if (config.eval_every and batches % config.eval_every == 0) or out_of_time:
-                    row = validate()
-                    checkpoint()
-                if out_of_time:
-                    return row
-            if position >= len(source) - 1:  # epoch done: AWD-LSTM restarts from zero state
-                with interrupts_deferred():
-                    epoch, position = epoch + 1, 0
-                    state = model.initial_state(local_batch, device)
-            row = validate()
-            checkpoint()
-    except KeyboardInterrupt:
-        checkpoint()
-        raise
-    finally:
-        bar.close()
-    return row
+    return LMTrainer(model, train_data, valid_data, config, run_dir, device=device,
+                     max_seconds=max_seconds, progress=progress, log=log,
+                     vocabulary=vocabulary).fit()
