@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import torch
 
@@ -28,7 +27,7 @@ from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
 from training import allocator
 from training.atomic import torch_load_checkpoint
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, stops_as_exit_codes
 from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from training.runlog import RunLogger
 
@@ -116,20 +115,14 @@ def main(argv=None) -> dict:
                        "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
         log = RunLogger(args.run_dir)
 
-    try:
-        train(model, data["train"], data["valid"], config, args.run_dir, device=device,
-              max_seconds=None if args.minutes is None else args.minutes * 60,
-              progress=not args.no_progress, log=log, vocabulary=vocab.fingerprint())
-    except KeyboardInterrupt:  # 130: the shell's status for a process stopped by Ctrl-C
-        print(f"\ninterrupted; {args.run_dir}/last.pt is resumable (run the same command again)",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    except FloatingPointError as err:  # raised before the bad step: last.pt is the last good
-        print(f"stopped: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-    finally:
-        if log is not None:
-            log.close()
+    with stops_as_exit_codes(args.run_dir):
+        try:
+            train(model, data["train"], data["valid"], config, args.run_dir, device=device,
+                  max_seconds=None if args.minutes is None else args.minutes * 60,
+                  progress=not args.no_progress, log=log, vocabulary=vocab.fingerprint())
+        finally:
+            if log is not None:
+                log.close()
     shutdown()  # every process at once; the test evaluation needs no process group
     if rank != 0 or args.no_final_eval:  # the test evaluation runs once, in process 0
         return {}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -41,7 +40,7 @@ from lm.train import (
 )
 from training import allocator
 from training.atomic import torch_load_checkpoint
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, stops_as_exit_codes
 from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
 from training.runlog import RunLogger
 
@@ -157,21 +156,15 @@ def main(argv=None) -> dict:
               f"run dir {run_dir}")
         log = RunLogger(run_dir)
     start = time.monotonic()
-    try:
-        row = train(model, corpus.train, corpus.valid, config, run_dir, device=device,
-                    max_seconds=None if args.minutes is None else args.minutes * 60,
-                    progress=not args.no_progress, log=log,
-                    vocabulary=corpus.dictionary.fingerprint())
-    except KeyboardInterrupt:  # 130: the shell's status for a process stopped by Ctrl-C
-        print(f"\ninterrupted; {run_dir}/last.pt is resumable (run the same command again)",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    except FloatingPointError as err:  # raised before the bad step: last.pt is the last good
-        print(f"stopped: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-    finally:
-        if log is not None:
-            log.close()
+    with stops_as_exit_codes(run_dir):
+        try:
+            row = train(model, corpus.train, corpus.valid, config, run_dir, device=device,
+                        max_seconds=None if args.minutes is None else args.minutes * 60,
+                        progress=not args.no_progress, log=log,
+                        vocabulary=corpus.dictionary.fingerprint())
+        finally:
+            if log is not None:
+                log.close()
     seconds = time.monotonic() - start
     shutdown()  # every process at once; the final evaluation needs no process group
     if rank != 0:  # the final evaluation runs once, in process 0

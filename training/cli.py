@@ -1,9 +1,13 @@
-"""What the command-line scripts share: one help format for every ``--help``, and the checks
-of options that several scripts take."""
+"""What the command-line scripts share: one help format for every ``--help``, the checks of
+options that several scripts take, and the exit of a training script that stops early."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -35,3 +39,20 @@ def check_eval_envs(parser: argparse.ArgumentParser, eval_envs: int, *env_ids: s
         if config is not None and eval_envs > config.n_graphs:
             parser.error(f"--eval-envs {eval_envs}: the evaluation sets have {config.n_graphs} "
                          f"graphs (env i plays graph i); use at most {config.n_graphs}")
+
+
+@contextlib.contextmanager
+def stops_as_exit_codes(run_dir: str | os.PathLike) -> Iterator[None]:
+    """A training run's early stops as the shell sees them, with one line and no traceback:
+    Ctrl-C exits 130 (the shell's status for a process stopped by SIGINT) naming the resumable
+    ``run_dir/last.pt``; a non-finite loss (raised before the bad step, so ``last.pt`` is the
+    last good one) exits 1 with its message."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {os.fspath(run_dir)}/last.pt is resumable (run the same command "
+              "again)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except FloatingPointError as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
