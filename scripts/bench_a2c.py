@@ -23,9 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.vec_env import make_metro_vec_env
-from training import allocator
-from training.cli import HelpFormatter
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 
 
 class _Split(BaseCallback):
@@ -71,15 +69,9 @@ def main(argv=None) -> dict:
     p.add_argument("--net-arch", type=int, nargs="*", default=[],
                    help="actor and critic MLP widths of the recurrent agents (none: the "
                         "paper's linear heads; scripts/train_agent.py trains with 64 64)")
-    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice)")
-    allocator.add_keep_memory_flag(p)
+    add_machine_options(p, device="cpu")
     args = p.parse_args(argv)
-    args.device = parse_device(p, args.device)
-    kept = allocator.from_args(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    kept = apply_machine_options(p, args)
     n_steps = PAPER_PRESET["n_steps"]
     env = make_metro_vec_env("MetroPOMDP-v0", num_envs=args.n_envs)
     print(f"device {args.device}, {torch.get_num_threads()} threads, {args.n_envs} envs x "

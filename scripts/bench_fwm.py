@@ -22,9 +22,7 @@ import torch
 from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, settings_options
-from training import allocator
-from training.cli import HelpFormatter
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 
 
 class TokenModel(nn.Module):
@@ -94,7 +92,6 @@ def token_rates(model, tokens, device, repeats, reference=False, read_mask=None)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
     parser.add_argument("--batch", type=int, default=32, help="catbAbI batch size B")
     parser.add_argument("--bptt", type=int, default=200, help="catbAbI segment length T")
     parser.add_argument("--repeats", type=int, default=3,
@@ -106,18 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[],
                         help="also time both cells at these chunk lengths of the chunk-parallel "
                              "scan (the main rows use FWMConfig's default)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true",
                         help="also time acting with FWMCell.step under torch.compile "
                              "(dynamic shapes; the compile time, tens of seconds on a "
                              "CPU, is printed separately)")
-    allocator.add_keep_memory_flag(parser)
+    add_machine_options(parser, device="cpu")
     args = parser.parse_args(argv)
-    args.device = parse_device(parser, args.device)
-    allocator.from_args(args)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    apply_machine_options(parser, args)
     if any(c < 1 for c in args.chunk_sizes):
         parser.error(f"--chunk-sizes must be positive integers, got {args.chunk_sizes}")
     device = args.device

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lm.model import SIZES, LanguageModel, LMConfig
-from training.cli import HelpFormatter
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 from training.regularization import (
     activation_regularization,
     temporal_activation_regularization,
@@ -80,14 +79,9 @@ def main(argv=None) -> dict:
     p.add_argument("--bptt", type=int, default=70, help="tokens per training segment")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed calls per row; the best is reported")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="auto",
-                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    add_machine_options(p, keep_memory=False)
     args = p.parse_args(argv)
-    args.device = parse_device(p, args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_machine_options(p, args)
     print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
           f"{platform.machine()}; size {args.size}, B={args.batch_size}, T={args.bptt}, "
           f"V={args.vocab}; best of {args.repeats}")

@@ -17,12 +17,9 @@ import argparse
 import json
 import pathlib
 
-import torch
-
 from agents.a2c import RecurrentA2C
 from agents.evaluation import MODES, evaluate_splits
-from training.cli import HelpFormatter, check_eval_envs
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,21 +36,17 @@ def main(argv: list[str] | None = None) -> dict:
                              "(default: both)")
     parser.add_argument("--seed", type=int, default=0,
                         help="env and action-sampling seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto' (default: cpu)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
+    add_machine_options(parser, device="cpu", keep_memory=False)
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="results JSON (default: RUN_DIR/evaluation.json)")
     args = parser.parse_args(argv)
-    args.device = parse_device(parser, args.device)
+    apply_machine_options(parser, args)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     for name in ("model.zip", "config.json"):
         if not (args.run_dir / name).is_file():
             parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
                          f"run folder")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
 
     config = json.loads((args.run_dir / "config.json").read_text())
     check_eval_envs(parser, args.eval_envs, config["env_id"], config["test_env_id"])

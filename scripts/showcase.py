@@ -18,15 +18,13 @@ import json
 import pathlib
 import time
 
-import torch
-
 from agents import pretrained
 from agents.evaluation import evaluate_splits
 from agents.plots import plot_train_vs_test
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import render
 from metro_pomdp.baselines import REFERENCE_EPISODES, REFERENCE_SEED, evaluate_policy_returns
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 
 #: the shipped agents shown, in the table's order
 AGENTS = ("fwm-32-16", "lstm-64")
@@ -51,15 +49,13 @@ def main(argv: list[str] | None = None) -> dict:
                         help="episodes per graph for the agents, as on their model cards")
     parser.add_argument("--gif-graph", type=int, default=0,
                         help="the test graph of the GIF (0-599)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
+    add_machine_options(parser, device=None, keep_memory=False)
     args = parser.parse_args(argv)
+    apply_machine_options(parser, args)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     if not 0 <= args.gif_graph < 600:
         parser.error(f"--gif-graph must lie in [0, 600), got {args.gif_graph}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows, agents = {}, {}
     print(f"{'policy':<32}{'train':>14}{'test':>14}")

@@ -55,9 +55,7 @@ from agents.policies import CORES
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
-from training import allocator
-from training.cli import HelpFormatter, check_eval_envs
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
 
 #: Flags that may change when a run is resumed (``dest`` names); every other flag is a setting of
 #: the run, kept in its config.json.
@@ -139,14 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="updates between the tables printed on the terminal (a multiple of "
                         "--log-every)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
-    p.add_argument("--device", default="auto",
-                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice)")
+    add_machine_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true",
                    help="skip RUN_DIR/curve.png and RUN_DIR/graphs.png at the end")
-    allocator.add_keep_memory_flag(p)
     return p
 
 
@@ -188,8 +182,6 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     if args.print_every % args.log_every:
         p.error(f"--print-every must be a multiple of --log-every, got {args.print_every} and "
                 f"{args.log_every}")
-    if args.threads is not None and args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
     if not 0.0 <= args.gae_lambda <= 1.0:
         p.error(f"--gae-lambda must be in [0, 1], got {args.gae_lambda}")
     if not args.vf_coef >= 0:
@@ -204,7 +196,6 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
             p.error(f"--ent-anneal needs 0 <= BEGIN < FINISH updates, got {begin} {finish}")
     if args.resume and (args.overwrite or args.run_dir):
         p.error("--resume RUN_DIR names the run; it takes neither --run-dir nor --overwrite")
-    args.device = parse_device(p, args.device)
     args.given = given_flags(argv)
     if not args.resume and args.core != "fwm" and "fwm_settings" in args.given:
         p.error(f"--fwm-settings is an option of the FWM core; --core {args.core} has none")
@@ -298,9 +289,7 @@ def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
 def main(argv=None) -> dict:
     parser = build_parser()
     args = parse_args(parser, argv)
-    allocator.from_args(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_machine_options(parser, args)
     run_dir = args.resume or args.run_dir or f"runs/{args.core}{args.hidden}-s{args.seed}"
     ckpt = os.path.join(run_dir, "model.zip")
     config_path = os.path.join(run_dir, "config.json")

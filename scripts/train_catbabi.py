@@ -25,10 +25,14 @@ import torch
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
-from training import allocator
 from training.atomic import torch_load_checkpoint
-from training.cli import HelpFormatter, stops_as_exit_codes
-from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
+from training.cli import (
+    HelpFormatter,
+    add_machine_options,
+    apply_machine_options,
+    stops_as_exit_codes,
+)
+from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
 
@@ -65,23 +69,14 @@ def main(argv=None) -> dict:
     p.add_argument("--per-task", action="store_true", help="also print the per-task table")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initialisation and of the training stream's order")
-    p.add_argument("--device", default="auto",
-                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice)")
+    add_machine_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the SHA-256 check of the bAbI files (for your own files)")
-    allocator.add_keep_memory_flag(p)
     args = p.parse_args(argv)
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
-    args.device = parse_device(p, args.device)
-    allocator.from_args(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            p.error(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    apply_machine_options(p, args)
     device = init_from_env(args.device)  # joins the process group under torchrun
     rank, world = rank_and_world()
     torch.manual_seed(args.seed)

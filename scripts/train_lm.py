@@ -38,10 +38,14 @@ from lm.train import (
     perplexity_summary,
     train,
 )
-from training import allocator
 from training.atomic import torch_load_checkpoint
-from training.cli import HelpFormatter, stops_as_exit_codes
-from training.distributed import init_from_env, parse_device, rank_and_world, shutdown
+from training.cli import (
+    HelpFormatter,
+    add_machine_options,
+    apply_machine_options,
+    stops_as_exit_codes,
+)
+from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
 TEMPERATURES = tuple(float(t) for t in np.round(np.arange(0.80, 1.201, 0.05), 2))
@@ -93,23 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initialisation, dropout and BPTT lengths")
-    p.add_argument("--device", default="auto",
-                   help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_machine_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    allocator.add_keep_memory_flag(p)
     return p
 
 
 def main(argv=None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.device = parse_device(parser, args.device)
-    allocator.from_args(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    apply_machine_options(parser, args)
     device = init_from_env(args.device)  # joins the process group under torchrun
     rank, world = rank_and_world()
     run_dir = args.run_dir or os.path.join("runs", f"{args.corpus}-{args.model}")

@@ -43,7 +43,7 @@ def add_keep_memory_flag(parser) -> None:
     """Add ``--no-keep-memory`` to a script's ``argparse`` parser (see :func:`from_args`)."""
     parser.add_argument("--no-keep-memory", action="store_true",
                         help="leave glibc's malloc thresholds alone (by default freed memory "
-                             "is kept for reuse: fewer page faults, agents/allocator.py)")
+                             "is kept for reuse: fewer page faults, training/allocator.py)")
 
 
 def from_args(args) -> bool:

@@ -9,6 +9,11 @@ import os
 import sys
 from collections.abc import Iterator
 
+import torch
+
+from training import allocator
+from training.distributed import parse_device
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """The description as written (examples keep their lines) and every option's default
@@ -39,6 +44,34 @@ def check_eval_envs(parser: argparse.ArgumentParser, eval_envs: int, *env_ids: s
         if config is not None and eval_envs > config.n_graphs:
             parser.error(f"--eval-envs {eval_envs}: the evaluation sets have {config.n_graphs} "
                          f"graphs (env i plays graph i); use at most {config.n_graphs}")
+
+
+def add_machine_options(parser: argparse.ArgumentParser, device: str | None = "auto",
+                        keep_memory: bool = True) -> None:
+    """``--device`` (default ``device``; None: no such option), ``--threads`` and, with
+    ``keep_memory``, ``--no-keep-memory`` (:mod:`training.allocator`); see
+    :func:`apply_machine_options`."""
+    if device is not None:
+        parser.add_argument("--device", default=device,
+                            help="'cpu', 'cuda' or 'auto' (a GPU where there is one)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
+    if keep_memory:
+        allocator.add_keep_memory_flag(parser)
+
+
+def apply_machine_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Check and apply what :func:`add_machine_options` added: ``--threads`` (at least 1) sets
+    torch's thread count, ``--device`` is resolved in place (``auto``: CUDA where there is
+    one), the allocator keeps freed memory unless ``--no-keep-memory``. A bad value exits
+    through ``parser.error``. Returns whether freed memory is kept."""
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if hasattr(args, "device"):
+        args.device = parse_device(parser, args.device)
+    return allocator.from_args(args) if hasattr(args, "no_keep_memory") else False
 
 
 @contextlib.contextmanager
