@@ -29,8 +29,9 @@ def _exit_code(exit_: SystemExit) -> int:
 
 @pytest.fixture
 def run_script(monkeypatch):
-    """``run(script, *args, expect=0)``: call ``scripts/<script>``'s ``main(argv)`` in this
-    process, as ``python scripts/<script> ARGS`` would run it from the repository root, and
+    """``run(script, *args, expect=0)``: call ``scripts/<script>``'s (or, for a path such as
+    ``benchmarks/bench_env.py``, that file's) ``main(argv)`` in this process, as
+    ``python scripts/<script> ARGS`` would run it from the repository root, and
     check its exit status (``SystemExit`` codes as the shell sees them; an uncaught exception
     is status 1 with its traceback on stderr). Returns a ``CompletedProcess`` with the captured
     stdout and stderr. The process-wide settings a script may change (torch's thread count,
@@ -41,7 +42,7 @@ def run_script(monkeypatch):
 
     def run(script, *args, expect=0):
         argv = [str(a) for a in args]
-        path = ROOT / "scripts" / script
+        path = ROOT / script if "/" in script else ROOT / "scripts" / script
         spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         out, err = io.StringIO(), io.StringIO()

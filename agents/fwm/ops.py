@@ -37,7 +37,7 @@ that starts from a known-empty memory (every row resets at its first step, or a 
 state that needs no gradient) skips the products with ``F_0``. A chunk of one step is one call
 of :func:`fwm_step` (below), about half the operations. Autograd keeps about one copy of F per
 chunk, so backward memory is linear in T with a constant C times smaller than a per-step scan.
-:data:`CHUNK` is the default chunk length (``scripts/bench_fwm.py --chunk-sizes 8 16 32 64``
+:data:`CHUNK` is the default chunk length (``benchmarks/bench_fwm.py --chunk-sizes 8 16 32 64``
 compares them).
 
 Acting in an environment is one call per step, where a chunk has one step and F would be formed

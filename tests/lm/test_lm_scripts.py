@@ -163,11 +163,6 @@ def test_train_lm_under_torchrun(tmp_path):
     assert result.stdout.count("valid perplexity") == 1  # the final evaluation ran once
 
 
-def test_bench_lm_runs(run_script):
-    res = run_script("bench_lm.py", "--size", "tiny", "--vocab", "50", "--batch-size", "2",
-                     "--bptt", "5", "--repeats", "1", "--threads", "1")
-    assert "AWD-LSTM" in res.stdout and "AWD-FWM" in res.stdout and "1.00x" in res.stdout
-
 
 def test_download_offline_and_a_corrupt_corpus_name_the_file(tmp_path, run_script):
     res = run_script("download_data.py", "ptb", "--data-dir", tmp_path / "d", "--url",

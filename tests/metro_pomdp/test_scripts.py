@@ -25,11 +25,7 @@ def test_plot_graphs(tmp_path, run_script):
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bench_env_prints_table(run_script):
-    out = run_script("bench_env.py", "--num-envs", 8, "--steps", 20, "--sync-steps", 5).stdout
-    assert "SyncVectorEnv" in out and "native" in out
 
-
-@pytest.mark.parametrize("script", ["evaluate_baselines.py", "plot_graphs.py", "bench_env.py"])
+@pytest.mark.parametrize("script", ["evaluate_baselines.py", "plot_graphs.py"])
 def test_help(script, run_script):
     assert "usage" in run_script(script, "--help").stdout

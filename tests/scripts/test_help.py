@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-SCRIPTS = sorted((pathlib.Path(__file__).resolve().parents[2] / "scripts").glob("*.py"))
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPTS = sorted([*(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
 
 
 class _Parsed(Exception):
@@ -44,7 +45,7 @@ def _actions(parser: argparse.ArgumentParser):
             yield parser, action
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=[p.name for p in SCRIPTS])
+@pytest.mark.parametrize("path", SCRIPTS, ids=[f"{p.parent.name}/{p.name}" for p in SCRIPTS])
 def test_every_option_has_help_with_its_default_once(path):
     parser = script_parser(path)
     for owner, action in _actions(parser):

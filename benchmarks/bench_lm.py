@@ -4,8 +4,8 @@ and Adam, dropouts on) and batch-size-1 evaluation tokens/s of AWD-LSTM and AWD-
 size, in one process, with the FWM's cost as a ratio to the LSTM's. Not a test: prints a table.
 
 Example:
-    python scripts/bench_lm.py --size small
-    python scripts/bench_lm.py --size paper --device cuda
+    python benchmarks/bench_lm.py --size small
+    python benchmarks/bench_lm.py --size paper --device cuda
 """
 
 from __future__ import annotations

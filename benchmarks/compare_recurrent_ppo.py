@@ -4,7 +4,7 @@ env steps, and our ``RecurrentA2C`` FWM agent beside them.
 
 Example::
 
-    python scripts/compare_recurrent_ppo.py --timesteps 1800000 --out runs/ppo_vs_fwm.json
+    python benchmarks/compare_recurrent_ppo.py --timesteps 1800000 --out runs/ppo_vs_fwm.json
 
 All train on the 600 training graphs (env i on graph i, 30-step episodes) and are then
 evaluated on the 600 training and the 600 held-out test graphs (one episode each, with sampled

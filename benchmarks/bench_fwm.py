@@ -5,10 +5,10 @@ env-steps/s of the agent-sized cell, training and acting (one call per step). No
 prints a table.
 
 Example:
-    python scripts/bench_fwm.py
-    python scripts/bench_fwm.py --device cuda
-    python scripts/bench_fwm.py --chunk-sizes 8 16 32 64 --skip-reference   # chunk length
-    python scripts/bench_fwm.py --skip-reference --compile   # + torch.compile of acting
+    python benchmarks/bench_fwm.py
+    python benchmarks/bench_fwm.py --device cuda
+    python benchmarks/bench_fwm.py --chunk-sizes 8 16 32 64 --skip-reference   # chunk length
+    python benchmarks/bench_fwm.py --skip-reference --compile   # + torch.compile of acting
 """
 
 from __future__ import annotations

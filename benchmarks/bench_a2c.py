@@ -4,8 +4,8 @@ process.
 
 Example::
 
-    python scripts/bench_a2c.py --n-envs 600 --updates 10
-    python scripts/bench_a2c.py --device cuda --lstm-sizes 512 4096
+    python benchmarks/bench_a2c.py --n-envs 600 --updates 10
+    python benchmarks/bench_a2c.py --device cuda --lstm-sizes 512 4096
 
 Each agent does ``--warmup`` updates, then ``--updates`` timed updates of ``n_envs x 30`` env
 steps (the paper's preset); the split into acting (rollout) and learning (update) is measured

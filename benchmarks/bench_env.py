@@ -3,7 +3,7 @@
 over the same number of single MetroPOMDPEnv s, in one process, with their ratio.
 
 Example:
-    python scripts/bench_env.py --num-envs 600
+    python benchmarks/bench_env.py --num-envs 600
 """
 
 from __future__ import annotations

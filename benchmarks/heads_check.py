@@ -7,7 +7,7 @@ with the paper's A2C settings.
 
 Example::
 
-    python scripts/heads_check.py --updates 160 --seeds 0 1 2
+    python benchmarks/heads_check.py --updates 160 --seeds 0 1 2
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 # benchmarks of the FWM cell and of RecurrentA2C (FWM-32-16, LSTM-32 and LSTM-4096) with
 # --device cuda. Logs go to OUT_DIR (default runs/gpu, which git ignores).
 #
-# Usage: bash scripts/gpu_checks.sh [OUT_DIR]
+# Usage: bash benchmarks/gpu_checks.sh [OUT_DIR]
 #
 # It needs the project's dependencies (pip install -e '.[dev]' with a CUDA build of torch).
 # A folder .whl/ of wheels, if present, is installed first (for a machine without a package
@@ -33,6 +33,6 @@ python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 'gpu_checks.sh: no CUDA device visible to torch ' + torch.__version__)"
 
 python3 -m pytest -q -rs -p no:cacheprovider tests/agents/test_cuda.py 2>&1 | tee "$out/tests.txt"
-python3 scripts/bench_fwm.py --device cuda --skip-reference 2>&1 | tee "$out/bench_fwm.txt"
-python3 scripts/bench_a2c.py --device cuda --lstm-sizes 32 4096 --updates 10 2>&1 \
+python3 benchmarks/bench_fwm.py --device cuda --skip-reference 2>&1 | tee "$out/bench_fwm.txt"
+python3 benchmarks/bench_a2c.py --device cuda --lstm-sizes 32 4096 --updates 10 2>&1 \
     | tee "$out/bench_a2c.txt"

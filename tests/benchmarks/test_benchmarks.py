@@ -1,0 +1,67 @@
+"""The benchmarks (``benchmarks/``) run end to end with tiny budgets and print their tables;
+the numbers they print are reported in docs/benchmarks.md, not checked here."""
+
+import json
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_compare_recurrent_ppo(tmp_path, run_script):
+    out = tmp_path / "cmp.json"
+    run_script("benchmarks/compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2,
+               "--eval-envs", 4, "--out", out)
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 5  # sb3-contrib, our PPO with three cores, our A2C
+    for r in results.values():
+        assert r["timesteps"] >= 60 and r["env_steps_per_s"] > 0
+
+
+def test_heads_check_runs(run_script):
+    out = run_script("benchmarks/heads_check.py", "--updates", 1, "--n-envs", 2).stdout
+    assert "linear heads" in out and "SB3 A2C" in out
+
+
+def test_bench_a2c_prints_table(run_script):
+    out = run_script("benchmarks/bench_a2c.py", "--n-envs", 4, "--updates", 1, "--warmup", 1,
+                     "--lstm-sizes", 8).stdout
+    for name in ("A2C MlpPolicy", "FWM-32-16", "LSTM-8"):
+        assert name in out
+
+
+def test_bench_env_prints_table(run_script):
+    out = run_script("benchmarks/bench_env.py", "--num-envs", 8, "--steps", 20,
+                     "--sync-steps", 5).stdout
+    assert "SyncVectorEnv" in out and "native" in out
+
+
+def test_bench_lm_runs(run_script):
+    out = run_script("benchmarks/bench_lm.py", "--size", "tiny", "--vocab", 50, "--batch-size",
+                     2, "--bptt", 5, "--repeats", 1, "--threads", 1).stdout
+    assert "AWD-LSTM" in out and "AWD-FWM" in out and "1.00x" in out
+
+
+def test_bench_fwm_runs(run_script):
+    out = run_script("benchmarks/bench_fwm.py", "--batch", 2, "--bptt", 6, "--reference-steps",
+                     2, "--repeats", 1, "--chunk-sizes", 4).stdout
+    for row in ("fast path", "QA mode", "chunks of 4", "plain-loop reference", "agent cell",
+                "agent cell, chunks of 4", "peak"):
+        assert row in out
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")))
+def test_help(script, run_script):
+    assert "usage" in run_script(f"benchmarks/{script}", "--help").stdout
+
+
+def test_gpu_checks_help_and_a_machine_without_cuda():
+    script = ROOT / "benchmarks" / "gpu_checks.sh"
+    out = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "Usage: bash benchmarks/gpu_checks.sh" in out.stdout
+    bad = subprocess.run(["bash", str(script), "--nope"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "unknown option --nope" in bad.stderr
