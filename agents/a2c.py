@@ -44,6 +44,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
 from training.atomic import atomic_write, interrupts_deferred
+from training.validation import check_positive_int
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
 PAPER_PRESET: dict[str, Any] = {
@@ -112,8 +113,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)):
             raise TypeError(f"policy must be a RecurrentActorCriticPolicy subclass (a recurrent "
                             f"policy with a state), got {policy!r}")
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        check_positive_int("n_steps", n_steps)
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm!r}")
         env = self._as_sb3_env(env, n_envs)

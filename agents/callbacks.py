@@ -13,6 +13,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, KVWriter
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
+from training.validation import check_positive_int
 
 #: Seed of the evaluation envs: every evaluation sees the same episodes.
 EVAL_SEED = 12345
@@ -61,8 +62,7 @@ class HeldOutEvalCallback(BaseCallback):
         super().__init__(verbose)
         if not eval_envs:
             raise ValueError("eval_envs must name at least one env set")
-        if not isinstance(eval_every, int) or eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        check_positive_int("eval_every", eval_every)
         self.eval_envs, self.eval_every = eval_envs, eval_every
         self.n_episodes, self.deterministic, self.seed = n_episodes, deterministic, seed
         self.last: dict[str, float] = {}
@@ -173,8 +173,7 @@ class AtomicCheckpoint(BaseCallback):
 
     def __init__(self, path: str, every: int = 100, verbose: int = 0):
         super().__init__(verbose)
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        check_positive_int("every", every)
         self.path, self.every = path, every
         self._rollouts = 0
 
@@ -222,8 +221,7 @@ class EveryNth(KVWriter):
     cadence a person can read, while the CSV log gets every dump)."""
 
     def __init__(self, writer: KVWriter, n: int):
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        check_positive_int("n", n)
         self.writer, self.n, self._dumps = writer, n, 0
 
     def write(self, key_values, key_excluded, step: int = 0) -> None:

@@ -24,6 +24,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance
 from agents.a2c import PAPER_N_ENVS, RecurrentA2C
 from agents.policies import RecurrentActorCriticPolicy
 from training.atomic import interrupts_deferred
+from training.validation import check_positive_int
 
 
 def _rows(state: tuple, idx: torch.Tensor) -> tuple:
@@ -64,8 +65,7 @@ class RecurrentPPO(RecurrentA2C):
                  policy_kwargs: dict[str, Any] | None = None, verbose: int = 0,
                  seed: int | None = None, device: torch.device | str = "auto",
                  _init_setup_model: bool = True):
-        if not isinstance(n_epochs, int) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+        check_positive_int("n_epochs", n_epochs)
         if not callable(clip_range) and not clip_range > 0:
             raise ValueError(f"clip_range must be positive, got {clip_range!r}")
         if clip_range_vf is not None and not clip_range_vf > 0:

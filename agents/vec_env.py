@@ -27,6 +27,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env import VecEnv
 
+from training.validation import check_positive_int
+
 
 def _autoreset_mode(env: VectorEnv) -> AutoresetMode | None:
     mode = env.metadata.get("autoreset_mode", getattr(env, "autoreset_mode", None))
@@ -158,8 +160,7 @@ def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs)
     """
     import metro_pomdp  # noqa: F401  (registers the ids)
 
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    check_positive_int("num_envs", num_envs)
     if has_native_same_step(env_id):
         from stable_baselines3.common.vec_env import VecMonitor
 

@@ -20,9 +20,9 @@ import pathlib
 import numpy as np
 import torch
 
-from training.checksums import fingerprint, sha256_of
+from training.checksums import data_root, fingerprint, sha256_of
+from training.validation import check_positive_int
 
-DATA_ENV = "FWM_DATA_DIR"
 EOS = "<eos>"
 SPLITS = ("train", "valid", "test")
 
@@ -68,11 +68,7 @@ def corpus_files(name: str, data_dir: str | os.PathLike | None = None,
     if name not in CORPORA:
         raise ValueError(f"corpus must be one of {sorted(CORPORA)}, got {name!r}")
     spec = CORPORA[name]
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_ENV)
-        if not data_dir:
-            raise FileNotFoundError(f"no data directory: pass data_dir or set {DATA_ENV}")
-    folder = pathlib.Path(data_dir) / spec.folder
+    folder = data_root(data_dir, f"scripts/download_data.py {name} --data-dir DIR") / spec.folder
     paths = {split: folder / spec.files[split] for split in SPLITS}
     for split, path in paths.items():
         if not path.is_file():
@@ -160,8 +156,7 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None,
 def batchify(data: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``[N]`` -> ``[N // B, B]``: B contiguous slices side by side (the remainder is dropped,
     as in AWD-LSTM)."""
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     if data.dim() != 1:
         raise ValueError(f"data must be a 1-D token stream, got shape {tuple(data.shape)}")
     steps = data.numel() // batch_size

@@ -21,6 +21,7 @@ from torch import nn
 from agents.fwm import FWMCell, FWMConfig, FWMState
 from training.atomic import torch_load_checkpoint
 from training.regularization import LockedDropout, embedded_dropout, weight_drop_
+from training.validation import check_positive_int
 
 MEMORIES = ("none", "fwm")
 #: Model sizes: the paper's (AWD-LSTM's 400 / 1150 / 3 layers, ~24M parameters on PTB) and a
@@ -67,9 +68,7 @@ class LMConfig:
     def __post_init__(self):
         for name in ("vocab_size", "embedding_size", "hidden_size", "n_layers", "d_fwm",
                      "n_reads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"LMConfig.{name} must be a positive integer, got {value!r}")
+            check_positive_int(f"LMConfig.{name}", getattr(self, name))
         if self.memory not in MEMORIES:
             raise ValueError(f"LMConfig.memory must be one of {MEMORIES}, got {self.memory!r}")
         for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):

@@ -30,6 +30,7 @@ from training.checksums import refuse_unresumable
 from training.distributed import local_slice
 from training.loop import SequenceTrainer
 from training.regularization import activation_regularization, temporal_activation_regularization
+from training.validation import check_positive_int
 
 
 @dataclasses.dataclass
@@ -69,14 +70,9 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("batch_size", "bptt", "epochs", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+            check_positive_int(f"TrainConfig.{name}", getattr(self, name))
         for name in ("asgd_epoch", "eval_every", "max_tokens"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"TrainConfig.{name} must be None or a positive integer, "
-                                 f"got {value!r}")
+            check_positive_int(f"TrainConfig.{name}", getattr(self, name), optional=True)
         for name in ("lr", "asgd_lr", "clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")

@@ -21,7 +21,8 @@ import warnings
 
 import numpy as np
 
-from training.checksums import fingerprint, sha256_of
+from training.checksums import data_root, fingerprint, sha256_of
+from training.validation import check_positive_int
 
 SPLITS = ("train", "valid", "test")
 TASKS = tuple(range(1, 21))
@@ -31,7 +32,6 @@ SPECIALS = (PAD, EOS)
 PAPER_TABLE_3 = {"train": {"stories": 56_376, "questions": 179_909},
                  "valid": {"stories": 6_245, "questions": 19_907},
                  "test": {"stories": 6_247, "questions": 19_910}}
-DATA_ENV = "FWM_DATA_DIR"
 #: SHA-256 of the official ``en-valid-10k`` files (``tasks_1-20_v1-2.tar.gz``), checked by
 #: ``scripts/download_data.py`` (the full files' values).
 BABI_SHA256 = {
@@ -105,13 +105,8 @@ BABI_PARTIAL = {"qa3_train": "d5d233f87835e5015b6dc6176c3807dec1b669540d3f7fdf3f
 
 def babi_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """The ``en-valid-10k`` folder under ``data_dir`` (default: ``$FWM_DATA_DIR``)."""
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_ENV)
-        if not data_dir:
-            raise FileNotFoundError(f"no data directory: pass data_dir (--data-dir) or set "
-                                    f"{DATA_ENV}; scripts/download_data.py babi --data-dir DIR "
-                                    f"fetches the files")
-    path = pathlib.Path(data_dir) / "babi-v1.2" / "en-valid-10k"
+    data_dir = data_root(data_dir, "scripts/download_data.py babi --data-dir DIR")
+    path = data_dir / "babi-v1.2" / "en-valid-10k"
     if not path.is_dir():
         raise FileNotFoundError(f"bAbI folder not found: {path} (expected "
                                 f"<data_dir>/babi-v1.2/en-valid-10k/qa{{1..20}}_{{split}}.txt; "
@@ -322,10 +317,8 @@ def segments(data: EncodedStories, order: np.ndarray, batch_size: int, bptt: int
     """Yield :class:`Batch` es of one pass over the stories in ``order`` dealt to
     ``batch_size`` rows. Each row starts with :data:`EOS` as input (the previous story ended),
     so every word of every story is a target; rows are padded at the end."""
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(bptt, int) or bptt < 1:
-        raise ValueError(f"bptt must be a positive integer, got {bptt!r}")
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("bptt", bptt)
     rows = data.rows(order, batch_size)
     length = max(len(r) for r in rows)
     ids = np.zeros((length + 1, batch_size), np.int64)  # PAD = 0

@@ -12,6 +12,7 @@ from torch import nn
 
 from agents.fwm import FWMCell, FWMConfig, FWMState, settings_options
 from training.regularization import LockedDropout, embedded_dropout, weight_drop_
+from training.validation import check_positive_int
 
 #: ``FWMModel(settings=...)``: its name -> the named FWM setting
 MODEL_SETTINGS = {"paper": "paper", "authors": "authors-catbabi"}
@@ -120,8 +121,7 @@ class LSTMModel(nn.Module):
             raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
         for name, value in (("embedding_size", embedding_size), ("hidden_size", hidden_size),
                             ("n_layers", n_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         self.vocab_size, self.pad_id = vocab_size, pad_id
         self.dropoute, self.dropouti, self.dropouth = dropoute, dropouti, dropouth
         self.embedding = nn.Embedding(vocab_size, embedding_size)

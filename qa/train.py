@@ -23,6 +23,7 @@ from training.atomic import torch_load_checkpoint
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
 from training.loop import SequenceTrainer
+from training.validation import check_positive_int
 
 MODES = ("qa", "lm")
 
@@ -109,8 +110,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     """Stream the fixed story order from a zero state; metrics at answers. ``max_batches``
     stops after that many segments (a quick look at the start of the stream; None: all), or
     later if none of them held an answer yet (metrics need one)."""
-    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
-        raise ValueError(f"max_batches must be None or a positive integer, got {max_batches!r}")
+    check_positive_int("max_batches", max_batches, optional=True)
     was_training = model.training
     model.eval()
     sums = MetricSums()
@@ -146,13 +146,8 @@ class TrainConfig:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         for name in ("batch_size", "bptt", "steps", "eval_every", "valid_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        if self.valid_batches is not None and (not isinstance(self.valid_batches, int)
-                                               or self.valid_batches < 1):
-            raise ValueError(f"TrainConfig.valid_batches must be None or a positive integer, "
-                             f"got {self.valid_batches!r}")
+            check_positive_int(f"TrainConfig.{name}", getattr(self, name))
+        check_positive_int("TrainConfig.valid_batches", self.valid_batches, optional=True)
 
 
 #: The settings a resumed run must share with its checkpoint (the others are budgets).

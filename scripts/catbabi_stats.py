@@ -7,8 +7,9 @@ Example::
 
 Every story is kept, so valid and test have exactly 20 stories more than the paper (whose
 preprocessing drops the last story of each of the 20 files), and their extra questions are
-those of these 20 stories. With the partial ``qa3_train.txt`` of the shared data (185 of 1,800
-stories) train has 1,615 stories fewer on top of that.
+those of these 20 stories. With the partial copy of ``qa3_train.txt`` that is in circulation
+(185 of its 1,800 stories; accepted with a warning) train has 1,615 stories fewer on top of
+that.
 """
 
 from __future__ import annotations

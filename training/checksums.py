@@ -1,11 +1,30 @@
-"""Checksums shared by the data loaders (``qa``, ``lm``) and ``scripts/download_data.py``, and
-the resume check built on the vocabulary fingerprint."""
+"""What the data loaders (``qa``, ``lm``) and ``scripts/download_data.py`` share: the data
+directory, checksums, and the resume check built on the vocabulary fingerprint."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 from collections.abc import Iterable
+
+#: The environment variable that names the data directory when no ``data_dir`` is passed.
+DATA_ENV = "FWM_DATA_DIR"
+
+
+def data_root(data_dir: str | os.PathLike | None, fetch: str) -> pathlib.Path:
+    """``data_dir``, or ``$FWM_DATA_DIR`` where it is None.
+
+    Raises:
+        FileNotFoundError: neither is given; the message names both and ``fetch``, the
+            command that downloads the files.
+    """
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_ENV)
+        if not data_dir:
+            raise FileNotFoundError(f"no data directory: pass data_dir (--data-dir) or set "
+                                    f"{DATA_ENV}; {fetch} fetches the files")
+    return pathlib.Path(data_dir)
 
 
 def sha256_of(path: str | os.PathLike) -> str:
