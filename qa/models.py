@@ -110,19 +110,21 @@ class LSTMModel(nn.Module):
         vocab_size: V.
         embedding_size, hidden_size, n_layers: 256, the paper's 512 and 4.
         dropoute, dropouti, wdrop, dropouth: the four dropout rates.
-        pad_id: accepted for the shared interface; padding positions carry no loss.
+
+    Padding needs nothing here: the loss and the metrics skip padded positions, and there is
+    no memory for padding to write to.
     """
 
     def __init__(self, vocab_size: int, embedding_size: int = 256, hidden_size: int = 512,
                  n_layers: int = 4, dropoute: float = 0.05, dropouti: float = 0.1,
-                 wdrop: float = 0.2, dropouth: float = 0.1, pad_id: int = 0):
+                 wdrop: float = 0.2, dropouth: float = 0.1):
         super().__init__()
         if not isinstance(vocab_size, int) or vocab_size < 2:
             raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
         for name, value in (("embedding_size", embedding_size), ("hidden_size", hidden_size),
                             ("n_layers", n_layers)):
             check_positive_int(name, value)
-        self.vocab_size, self.pad_id = vocab_size, pad_id
+        self.vocab_size = vocab_size
         self.dropoute, self.dropouti, self.dropouth = dropoute, dropouti, dropouth
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.layers = nn.ModuleList(
@@ -139,8 +141,9 @@ class LSTMModel(nn.Module):
 
     def forward(self, inputs: torch.Tensor, state: LSTMState | None = None,
                 read_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """``inputs [T, B]`` int64 -> ``(logits [T, B, V], state)``; ``read_mask`` is ignored
-        (an LSTM has no memory reads to skip)."""
+        """``inputs [T, B]`` int64 -> ``(logits [T, B, V], state)``; ``read_mask`` is the
+        trainer's argument for the FWM (where to read) and has no effect here: an LSTM has no
+        memory reads to skip."""
         if inputs.dim() != 2 or inputs.dtype != torch.long:
             raise ValueError(f"inputs must be int64 [T, B], got {inputs.dtype} "
                              f"{tuple(inputs.shape)}")
