@@ -7,9 +7,9 @@ Example::
 
 Every story is kept, so valid and test have exactly 20 stories more than the paper (whose
 preprocessing drops the last story of each of the 20 files), and their extra questions are
-those of these 20 stories. With the partial copy of ``qa3_train.txt`` that is in circulation
-(185 of its 1,800 stories; accepted with a warning) train has 1,615 stories fewer on top of
-that.
+those of these 20 stories. A partial copy of a file fails its checksum, and the error says how
+many stories it lacks; with ``--no-verify`` it is used (with a warning that says the same),
+and train has that many stories fewer.
 """
 
 from __future__ import annotations

@@ -91,16 +91,17 @@ def test_vocabulary_is_deterministic():
 
 @needs_data
 def test_real_files_match_table_3_up_to_the_kept_last_stories():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        stories = {split: load_split(split) for split in SPLITS}  # checksums verified
+    stories = {split: load_split(split) for split in ("valid", "test")}  # checksums verified
+    try:
+        stories["train"] = load_split("train")
+    except ValueError as err:  # a partial copy fails its checksum, and the error says so
+        assert "qa3_train.txt" in str(err) and "holds 185 of the 1,800 stories" in str(err)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stories["train"] = load_split("train", verify=False)  # used, with a warning
+        partial = [str(w.message) for w in caught if "partial copy" in str(w.message)]
+        assert len(partial) == 1 and "qa3_train.txt holds 185 of the 1,800" in partial[0]
     n_qa3 = sum(s.task == 3 for s in stories["train"])
-    # the shared qa3_train.txt is the known partial copy: accepted, with a warning naming it
-    partial = [str(w.message) for w in caught if "known partial copy" in str(w.message)]
-    if n_qa3 == 185:
-        assert len(partial) == 1 and "qa3_train.txt" in partial[0]
-    else:
-        assert partial == []
     stats = statistics(stories)
     # the authors' script drops the last story of each of the 20 files; we keep them
     for split in ("valid", "test"):
@@ -165,9 +166,9 @@ def test_eval_order_is_fixed(tmp_path):
 
 
 @needs_data
-@pytest.mark.filterwarnings("ignore:.*known partial copy of qa3_train")  # asserted above
+@pytest.mark.filterwarnings("ignore:.*a partial copy")  # asserted above
 def test_stats_script_prints_table(run_script):
-    out = run_script("catbabi_stats.py").stdout
+    out = run_script("catbabi_stats.py", "--no-verify").stdout  # (a partial qa3 fails verify)
     assert "6,265" in out and "6,245" in out and "vocabulary: 180" in out
 
 
