@@ -19,6 +19,7 @@ import pathlib
 
 from agents.a2c import RecurrentA2C
 from agents.evaluation import MODES, evaluate_splits
+from agents.runs import RunConfig
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
 
 
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
                          f"run folder")
 
-    config = json.loads((args.run_dir / "config.json").read_text())
-    check_eval_envs(parser, args.eval_envs, config["env_id"], config["test_env_id"])
+    config = RunConfig.load(args.run_dir / "config.json")
+    check_eval_envs(parser, args.eval_envs, config.env_id, config.test_env_id)
     model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{args.run_dir}: {model._n_updates} updates, {model.num_timesteps:,} env steps; "
           f"{args.episodes} episode(s) on each of {args.eval_envs} graphs per split")
     results.update(evaluate_splits(
-        model, {"train": config["env_id"], "test": config["test_env_id"]}, args.episodes,
+        model, {"train": config.env_id, "test": config.test_env_id}, args.episodes,
         args.eval_envs, tuple(args.modes), args.seed, print_table=True))
     out = args.out or args.run_dir / "evaluation.json"
     out.write_text(json.dumps(results, indent=2))

@@ -26,6 +26,7 @@ import torch
 from agents import pretrained
 from agents.a2c import RecurrentA2C
 from agents.evaluation import evaluate_splits
+from agents.runs import RunConfig
 from training.cli import HelpFormatter
 
 #: the protocol of ``card["check"]``: one sampled episode per test graph, this seed
@@ -66,19 +67,19 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"{args.run_dir / name} not found: run_dir must be a finished "
                          f"train_agent.py run")
     torch.set_num_threads(args.threads)
-    config = json.loads((args.run_dir / "config.json").read_text())
+    config = RunConfig.load(args.run_dir / "config.json")
     final = json.loads((args.run_dir / "final.json").read_text())
     trained = RecurrentA2C.load(args.run_dir / "model.zip", device="cpu")  # our own run
     card = {
         "name": args.name, "description": args.description,
-        "core": config["core"], "hidden": config["hidden"], "d_fwm": config.get("d_fwm"),
-        "fwm_settings": (config.get("fwm_settings", "authors-write") if config["core"] == "fwm"
+        "core": config.core, "hidden": config.hidden, "d_fwm": config.d_fwm,
+        "fwm_settings": (config.fwm_settings if config.core == "fwm"
                          else None),
-        "net_arch": config["net_arch"], "parameters": final["parameters"],
-        "env_id": config["env_id"], "test_env_id": config["test_env_id"],
-        "command": args.command, "commit": args.commit, "seed": config["seed"],
-        "preset": config["preset"], "n_envs": config["n_envs"],
-        "random_graph": config["random_graph"],
+        "net_arch": config.net_arch, "parameters": final["parameters"],
+        "env_id": config.env_id, "test_env_id": config.test_env_id,
+        "command": args.command, "commit": args.commit, "seed": config.seed,
+        "preset": config.preset, "n_envs": config.n_envs,
+        "random_graph": config.random_graph,
         "updates": trained._n_updates, "timesteps": trained.num_timesteps,
         "wall_minutes": round(final["learn_wall_s"] / 60, 1),
         "training_threads": final["threads"],
@@ -89,11 +90,11 @@ def main(argv: list[str] | None = None) -> dict:
     pretrained.save(trained, args.name, card, args.out_dir)
     # the numbers are those of the shipped files, loaded as a user loads them
     model = pretrained.load(args.name, directory=args.out_dir)
-    env_ids = {"train": config["env_id"], "test": config["test_env_id"]}
+    env_ids = {"train": config.env_id, "test": config.test_env_id}
     print(f"{args.name}: {model._n_updates} updates; evaluating ({args.episodes} episode(s) per "
           f"graph)")
     evaluation = evaluate_splits(model, env_ids, args.episodes, seed=0, print_table=True)
-    check = evaluate_splits(model, {"test": config["test_env_id"]}, 1, modes=("sampled",),
+    check = evaluate_splits(model, {"test": config.test_env_id}, 1, modes=("sampled",),
                             seed=CHECK_SEED)["sampled/test"]
     card["evaluation"] = {"episodes_per_graph": args.episodes, "graphs": 600, "seed": 0,
                           **{k: {"mean": round(v["mean"], 2), "stderr": round(v["stderr"], 2)}

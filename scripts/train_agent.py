@@ -52,6 +52,7 @@ from agents.callbacks import (
 )
 from agents.plots import plot_runs
 from agents.policies import CORES
+from agents.runs import RunConfig
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
@@ -202,22 +203,22 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     return args
 
 
-def run_config(args: argparse.Namespace) -> dict:
+def run_config(args: argparse.Namespace) -> RunConfig:
     """The settings of a run (what config.json holds) from the command line."""
-    config = {"core": args.core, "hidden": args.hidden, "d_fwm": args.d_fwm,
-              "net_arch": args.net_arch, "read_init": args.read_init,
-              "fwm_settings": args.fwm_settings,
-              "n_envs": args.n_envs, "random_graph": args.random_graph,
-              "env_id": args.env_id,
-              "test_env_id": args.test_env_id or test_env_id_for(args.env_id),
-              "seed": args.seed,
-              "preset": {**PAPER_PRESET, "learning_rate": args.lr, "ent_coef": args.ent_coef,
-                         "gae_lambda": args.gae_lambda, "vf_coef": args.vf_coef,
-                         "normalize_advantage": args.normalize_advantage}}
+    schedule = None
     if args.ent_anneal is not None:
-        config["ent_schedule"] = {"start": args.ent_coef, "end": args.ent_coef_final,
-                                  "begin": args.ent_anneal[0], "finish": args.ent_anneal[1]}
-    return config
+        schedule = {"start": args.ent_coef, "end": args.ent_coef_final,
+                    "begin": args.ent_anneal[0], "finish": args.ent_anneal[1]}
+    return RunConfig(core=args.core, hidden=args.hidden, d_fwm=args.d_fwm,
+                     net_arch=args.net_arch, read_init=args.read_init,
+                     fwm_settings=args.fwm_settings, n_envs=args.n_envs,
+                     random_graph=args.random_graph, env_id=args.env_id,
+                     test_env_id=args.test_env_id or test_env_id_for(args.env_id),
+                     seed=args.seed,
+                     preset={**PAPER_PRESET, "learning_rate": args.lr, "ent_coef": args.ent_coef,
+                             "gae_lambda": args.gae_lambda, "vf_coef": args.vf_coef,
+                             "normalize_advantage": args.normalize_advantage},
+                     ent_schedule=schedule)
 
 
 #: Where each setting flag's value lives in config.json.
@@ -227,10 +228,10 @@ _CONFIG_KEYS = {"lr": ("preset", "learning_rate"), "ent_coef": ("preset", "ent_c
                 "ent_coef_final": ("ent_schedule",), "ent_anneal": ("ent_schedule",)}
 
 
-def contradicted(args: argparse.Namespace, saved: dict) -> list[str]:
+def contradicted(args: argparse.Namespace, saved: RunConfig) -> list[str]:
     """The setting flags given with ``--resume`` whose value differs from the run's, as
     ``--flag VALUE (the run has SAVED)``."""
-    new = run_config(args)
+    new, saved = run_config(args).to_dict(), saved.to_dict()
     out = []
     for dest in sorted(args.given - set(RESUMABLE)):
         keys = _CONFIG_KEYS.get(dest, (dest,))
@@ -254,25 +255,25 @@ def make_logger(run_dir: str, progress_bar: bool, print_every: int) -> Logger:
     return Logger(folder=run_dir, output_formats=formats)
 
 
-def build_envs(config: dict, eval_envs: int, parser: argparse.ArgumentParser):
+def build_envs(config: RunConfig, eval_envs: int, parser: argparse.ArgumentParser):
     """The training VecEnv and the ``{"train", "test"}`` evaluation VecEnvs of a run; a bad
     combination exits through ``parser.error`` before anything is written."""
     import gymnasium as gym
 
-    env_id, test_id = config["env_id"], config["test_env_id"]
+    env_id, test_id = config.env_id, config.test_env_id
     for flag, name in (("--env-id", env_id), ("--test-env-id", test_id)):
         try:
             gym.spec(name)
         except gym.error.Error as err:
             parser.error(f"{flag} {name}: {err}")
     train_kwargs = {}
-    if config.get("random_graph"):
+    if config.random_graph:
         if registered_config(env_id) is None:
             parser.error(f"--random-graph draws MetroPOMDP graphs; {env_id} is not a "
                          f"MetroPOMDP id")
         train_kwargs["random_graph"] = True
     check_eval_envs(parser, eval_envs, env_id, test_id)
-    env = make_vec_env(env_id, config["n_envs"], **train_kwargs)
+    env = make_vec_env(env_id, config.n_envs, **train_kwargs)
     evals = {"train": make_vec_env(env_id, eval_envs),
              "test": make_vec_env(test_id, eval_envs)}
     train_spaces = (env.observation_space, env.action_space)
@@ -298,9 +299,10 @@ def main(argv=None) -> dict:
             parser.error(f"--resume {run_dir}: no checkpoint {ckpt} (a run that stopped before "
                          f"its first checkpoint has nothing to resume: start it again with "
                          f"--run-dir {run_dir})")
-        with open(config_path) as f:
-            config = json.load(f)
-        config.setdefault("fwm_settings", "authors-write")  # runs from before the option
+        try:
+            config = RunConfig.load(config_path)
+        except (OSError, ValueError) as err:
+            parser.error(f"--resume {run_dir}: {err}")
         wrong = contradicted(args, config)
         if wrong:
             parser.error(f"--resume {run_dir} keeps the run's settings (its config.json); "
@@ -319,34 +321,27 @@ def main(argv=None) -> dict:
         model = RecurrentA2C.load(ckpt, env=env, device=args.device)
         print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
     else:
-        policy_kwargs = {"core": config["core"], "hidden_size": config["hidden"],
-                         "net_arch": config["net_arch"]}
-        if config["core"] == "fwm":
-            policy_kwargs["d_fwm"] = config["d_fwm"]
-            policy_kwargs["core_kwargs"] = {
-                "zero_init_output": config.get("read_init", "default") == "zeros",
-                "settings": config["fwm_settings"]}
-        model = RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=policy_kwargs,
-                             seed=config["seed"], device=args.device, **config["preset"])
+        model = RecurrentA2C("RecurrentActorCriticPolicy", env,
+                             policy_kwargs=config.policy_kwargs(), seed=config.seed,
+                             device=args.device, **config.preset)
         # the model is built: only now does the run dir get its files
         os.makedirs(run_dir, exist_ok=True)
         for name in ("model.zip", "progress.csv", "final.json", "curve.png", "graphs.png"):
             if os.path.exists(os.path.join(run_dir, name)):
                 os.remove(os.path.join(run_dir, name))
         shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
-        with open(config_path, "w") as f:
-            json.dump(config, f, indent=2)
+        config.save(config_path)
     wall_clock_bar = args.minutes is not None and not args.no_progress
     model.set_logger(make_logger(run_dir, wall_clock_bar, args.print_every // args.log_every))
     n_params = sum(p.numel() for p in model.policy.parameters())
-    print(f"{config['core']}-{config['hidden']} on {config['env_id']}: {n_params:,} "
+    print(f"{config.core}-{config.hidden} on {config.env_id}: {n_params:,} "
           f"parameters on {model.device}, {torch.get_num_threads()} threads; run dir {run_dir}",
           flush=True)
 
     evaluator = HeldOutEvalCallback(eval_envs, eval_every=args.eval_every, verbose=1)
     callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)]
-    if "ent_schedule" in config:
-        callbacks.insert(0, EntropySchedule(**config["ent_schedule"]))
+    if config.ent_schedule is not None:
+        callbacks.insert(0, EntropySchedule(**config.ent_schedule))
     if args.minutes is not None:
         callbacks.append(WallClockLimit(args.minutes * 60, progress=wall_clock_bar))
     budget = args.timesteps if args.timesteps is not None else NO_STEP_LIMIT
@@ -369,9 +364,9 @@ def main(argv=None) -> dict:
     final = evaluator.evaluate()
     model.logger.dump(model.num_timesteps)
     steps = model.num_timesteps - start_steps
-    result = {"core": config["core"], "hidden": config["hidden"], "parameters": n_params,
-              "env_id": config["env_id"], "test_env_id": config["test_env_id"],
-              "seed": config["seed"], "updates": model._n_updates,
+    result = {"core": config.core, "hidden": config.hidden, "parameters": n_params,
+              "env_id": config.env_id, "test_env_id": config.test_env_id,
+              "seed": config.seed, "updates": model._n_updates,
               "timesteps": model.num_timesteps,
               # this invocation's training (a resumed run: since the resume), evaluations
               # during training included, the final one not
@@ -385,10 +380,10 @@ def main(argv=None) -> dict:
     if not args.no_plots:
         curve = plot_runs([run_dir], os.path.join(run_dir, "curve.png"))
         print(f"wrote {curve}")
-        metro = registered_config(config["env_id"])
+        metro = registered_config(config.env_id)
         if metro is not None:
             graphs = save_graph_grid("train", 8, pathlib.Path(run_dir) / "graphs.png",
-                                     seed=config["seed"], n_states=metro.n_states,
+                                     seed=config.seed, n_states=metro.n_states,
                                      n_actions=metro.n_actions)
             print(f"wrote {graphs}")
     return result

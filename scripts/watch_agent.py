@@ -16,12 +16,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import time
 
 from agents import pretrained
 from agents.a2c import RecurrentA2C
+from agents.runs import RunConfig
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import REGISTERED, render
 from training.cli import HelpFormatter
@@ -36,9 +36,8 @@ def load_agent(parser: argparse.ArgumentParser, agent: str):
     if not (run / "model.zip").is_file() or not (run / "config.json").is_file():
         parser.error(f"AGENT {agent!r} is neither a shipped agent ({pretrained.names()}) nor a "
                      f"train_agent.py run folder with model.zip and config.json")
-    config = json.loads((run / "config.json").read_text())
-    return (RecurrentA2C.load(run / "model.zip", device="cpu"), config["env_id"],
-            config["test_env_id"])
+    config = RunConfig.load(run / "config.json")
+    return RecurrentA2C.load(run / "model.zip", device="cpu"), config.env_id, config.test_env_id
 
 
 def main(argv: list[str] | None = None) -> pathlib.Path:

@@ -82,6 +82,14 @@ def test_train_resume_and_plot(tmp_path, run_script):
         assert evals[0][key]["episodes"] == 6 and evals[0][key]["stderr"] > 0
     err = run_script("evaluate_agent.py", tmp_path / "nowhere", expect=2)
     assert "nowhere/model.zip not found" in err.stderr
+    # the run shipped as a pretrained agent: its card holds the run's settings
+    run_script("make_model_card.py", lstm_dir, "--name", "tiny", "--description", "a test",
+               "--command", "train_agent.py ...", "--commit", "0" * 7, "--episodes", 1,
+               "--out-dir", tmp_path / "cards")
+    card = json.loads((tmp_path / "cards" / "tiny.json").read_text())
+    assert (card["core"], card["hidden"], card["random_graph"]) == (config["core"],
+                                                                     config["hidden"], True)
+    assert card["preset"] == config["preset"] and (tmp_path / "cards" / "tiny.pt").is_file()
     png = tmp_path / "fig5.png"
     out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout

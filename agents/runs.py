@@ -1,0 +1,83 @@
+"""The settings of a ``scripts/train_agent.py`` run, as its ``config.json`` holds them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """What a run is: its agent, its envs, its seed and its algorithm settings. ``--resume``
+    reads it back, so a resumed run keeps every one of them.
+
+    Attributes:
+        core: ``"fwm"``, ``"lstm"`` or ``"gru"``; ``hidden`` its width.
+        d_fwm: d_FWM of the FWM core (unused by the others).
+        net_arch: hidden layers of the policy and value heads ([]: linear heads).
+        read_init: ``"zeros"`` starts the FWM's output projection at zero, ``"default"`` not.
+        fwm_settings: the FWM's named settings (:func:`agents.fwm.settings_options`).
+        n_envs, random_graph, env_id, test_env_id: the training envs and the held-out id.
+        seed: the model's and the envs' seed.
+        preset: :class:`~agents.a2c.RecurrentA2C`'s keyword arguments.
+        ent_schedule: :class:`~agents.callbacks.EntropySchedule`'s arguments, or None.
+    """
+
+    core: str
+    hidden: int
+    d_fwm: int
+    net_arch: list[int]
+    read_init: str
+    fwm_settings: str
+    n_envs: int
+    random_graph: bool
+    env_id: str
+    test_env_id: str
+    seed: int
+    preset: dict[str, Any]
+    ent_schedule: dict[str, float] | None = None
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The recurrent policy's keyword arguments."""
+        kwargs: dict[str, Any] = {"core": self.core, "hidden_size": self.hidden,
+                                  "net_arch": self.net_arch}
+        if self.core == "fwm":
+            kwargs["d_fwm"] = self.d_fwm
+            kwargs["core_kwargs"] = {"zero_init_output": self.read_init == "zeros",
+                                     "settings": self.fwm_settings}
+        return kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``ent_schedule`` only where there is one)."""
+        out = dataclasses.asdict(self)
+        if out["ent_schedule"] is None:
+            del out["ent_schedule"]
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunConfig:
+        """A run's ``config.json``. Runs from before ``read_init`` and ``fwm_settings``
+        existed get the values they were trained with (``"default"``, ``"authors-write"``).
+
+        Raises:
+            ValueError: the file lacks a setting or holds an unknown one (both named).
+        """
+        with open(path) as f:
+            saved = {"read_init": "default", "fwm_settings": "authors-write", **json.load(f)}
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING}
+        missing, unknown = sorted(required - set(saved)), sorted(set(saved) - names)
+        if missing or unknown:
+            raise ValueError(f"{path}: not a train_agent.py run config ("
+                             + "; ".join(part for part in (
+                                 f"missing {', '.join(missing)}" if missing else "",
+                                 f"unknown {', '.join(unknown)}" if unknown else "") if part)
+                             + ")")
+        return cls(**saved)
