@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 
 from qa.data import SPLITS, Vocabulary, format_statistics, load_split, statistics
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, add_data_options
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip the SHA-256 check of the bAbI files (for your own files)")
+    add_data_options(p, "the bAbI files")
     args = p.parse_args(argv)
     try:
         stories = {split: load_split(split, args.data_dir, verify=not args.no_verify)

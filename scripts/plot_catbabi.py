@@ -26,7 +26,7 @@ from qa.data import TASKS, EncodedStories, Vocabulary, load_split
 from qa.models import FWMModel
 from qa.plots import plot_key_similarities, plot_learning_curves, plot_per_task
 from training.atomic import torch_load_checkpoint
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, add_data_options
 
 
 def run_file(run_dir: str, name: str) -> pathlib.Path:
@@ -54,9 +54,7 @@ def main(argv=None) -> None:
     keys.add_argument("--question", type=int, default=1, help="1 = the story's first question")
     keys.add_argument("--split", default="valid", choices=["train", "valid", "test"],
                       help="split the story comes from")
-    keys.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
-    keys.add_argument("--no-verify", action="store_true",
-                      help="skip the SHA-256 check of the bAbI files (for your own files)")
+    add_data_options(keys, "the bAbI files")
     keys.add_argument("--out", default="catbabi_keys.png", help="PNG to write")
     args = p.parse_args(argv)
     try:

@@ -19,7 +19,7 @@ from lm.data import CORPORA, SPLITS, load_corpus
 from lm.model import LanguageModel
 from lm.plots import plot_token_losses
 from lm.train import token_losses
-from training.cli import HelpFormatter
+from training.cli import HelpFormatter, add_data_options
 
 
 def main(argv=None) -> dict:
@@ -34,9 +34,7 @@ def main(argv=None) -> dict:
     p.add_argument("--split", choices=SPLITS, default="test", help="split whose text is scored")
     p.add_argument("--start", type=int, default=0, help="first token of the plotted stretch")
     p.add_argument("--length", type=int, default=60, help="tokens plotted")
-    p.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip the SHA-256 check of the corpus files (for your own corpus)")
+    add_data_options(p, "the corpus files")
     p.add_argument("--out", default="figure6.png", help="PNG to write")
     args = p.parse_args(argv)
     try:

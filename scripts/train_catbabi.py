@@ -28,6 +28,7 @@ from qa.train import TrainConfig, check_resumable, evaluate, train
 from training.atomic import torch_load_checkpoint
 from training.cli import (
     HelpFormatter,
+    add_data_options,
     add_machine_options,
     apply_machine_options,
     stops_as_exit_codes,
@@ -39,7 +40,7 @@ from training.runlog import RunLogger
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-dir", default=None, help="data directory (default: $FWM_DATA_DIR)")
+    add_data_options(p, "the bAbI files")
     p.add_argument("--run-dir", default="runs/catbabi-fwm",
                    help="folder for last.pt, best.pt, logs and test.json; a folder with last.pt "
                         "is resumed")
@@ -71,8 +72,6 @@ def main(argv=None) -> dict:
                    help="seed of the initialisation and of the training stream's order")
     add_machine_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip the SHA-256 check of the bAbI files (for your own files)")
     args = p.parse_args(argv)
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")

@@ -41,6 +41,7 @@ from lm.train import (
 from training.atomic import torch_load_checkpoint
 from training.cli import (
     HelpFormatter,
+    add_data_options,
     add_machine_options,
     apply_machine_options,
     stops_as_exit_codes,
@@ -91,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-train", action="store_true",
                    help="also evaluate the training split in the final evaluation (slow: the "
                         "whole split at --final-batch-size)")
-    p.add_argument("--data-dir", help="data directory (default: $FWM_DATA_DIR)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip the SHA-256 check of the corpus files (for your own corpus)")
+    add_data_options(p, "the corpus files")
     p.add_argument("--run-dir", default=None, help="default: runs/<corpus>-<model>")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initialisation, dropout and BPTT lengths")

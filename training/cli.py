@@ -60,6 +60,16 @@ def add_machine_options(parser: argparse.ArgumentParser, device: str | None = "a
         allocator.add_keep_memory_flag(parser)
 
 
+def add_data_options(parser: argparse.ArgumentParser, files: str) -> None:
+    """``--data-dir`` (default ``$FWM_DATA_DIR``) and ``--no-verify`` (skip the SHA-256 check
+    of ``files``, e.g. "the bAbI files", for files of one's own)."""
+    parser.add_argument("--data-dir", default=None,
+                        help="data directory (default: $FWM_DATA_DIR)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help=f"skip the SHA-256 check of {files} (for files of your own; a "
+                             f"partial copy is then used with a warning)")
+
+
 def apply_machine_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
     """Check and apply what :func:`add_machine_options` added: ``--threads`` (at least 1) sets
     torch's thread count, ``--device`` is resolved in place (``auto``: CUDA where there is
