@@ -64,8 +64,8 @@ CHUNK = 32
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """``tanh(x)`` computed as ``2 sigmoid(2x) - 1``: the same function, equal to ``torch.tanh``
     within a few machine epsilons, and so is its gradient. Faster on CPUs where torch's tanh
-    kernel is several times slower than its sigmoid kernel (measured in docs/results.md,
-    "Benchmarks"); about as fast elsewhere."""
+    kernel is several times slower than its sigmoid kernel (measured in docs/journal.md,
+    "A faster machine ... (2026-11-30)"); about as fast elsewhere."""
     return torch.sigmoid(x * 2).mul(2).sub_(1)
 
 
