@@ -59,6 +59,60 @@ def test_one_full_batch_epoch_without_clipping_is_the_a2c_gradient_step():
                                                       strict=True))
 
 
+def test_clipped_losses_equal_the_hand_computed_ones(monkeypatch):
+    """At every optimizer step (2 epochs x 2 minibatches of 4 of the 8 envs) the losses
+    RecurrentPPO minimises equal PPO's, written out here from the rollout, the minibatch's envs
+    and the current policy: -mean(min(A r, A clip(r, 1 - eps, 1 + eps))) with the minibatch's
+    advantages normalised, the value loss on clip(V, V_old - eps_vf, V_old + eps_vf), and the
+    entropy term. In the second epoch the ratios have moved off 1, and the clipping is live:
+    some ratios and some values are clipped."""
+    import torch.nn.functional as F
+
+    model = RecurrentPPO("RecurrentActorCriticPolicy", make_vec_env("MetroPOMDP-v0", 8),
+                         n_steps=6, batch_size=4 * 6, n_epochs=2, learning_rate=3e-2,
+                         clip_range=0.05, clip_range_vf=0.01, normalize_advantage=True,
+                         seed=0, device="cpu", policy_kwargs={"core": "lstm", "hidden_size": 8})
+    minibatches, checked = [], []
+    clipped = {"ratio": 0, "value": 0}
+    randperm, original = torch.randperm, model._optimizer_step
+
+    def recorded_randperm(n, *args, **kwargs):  # the envs of each epoch's minibatches
+        order = randperm(n, *args, **kwargs)
+        minibatches.extend(order.split(4))
+        return order
+
+    def step_and_check(policy_loss, value_loss, entropy_loss, unit):
+        buf, idx = model.rollout_buffer, minibatches[len(checked)]
+        obs = torch.as_tensor(buf.observations)[:, idx]
+        actions = torch.as_tensor(buf.actions)[:, idx].squeeze(-1).long()
+        starts = torch.as_tensor(buf.episode_starts)[:, idx].bool()
+        state = tuple(s[idx] for s in model._rollout_state)
+        with torch.no_grad():
+            values, log_prob, entropy = model.policy.evaluate_actions(obs, actions, state, starts)
+        ratio = (log_prob - torch.as_tensor(buf.log_probs)[:, idx]).exp()
+        adv = torch.as_tensor(buf.advantages)[:, idx]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        old = torch.as_tensor(buf.values)[:, idx]
+        hand = {"policy": -torch.min(adv * ratio, adv * ratio.clamp(0.95, 1.05)).mean(),
+                "value": F.mse_loss(torch.as_tensor(buf.returns)[:, idx],
+                                    old + (values - old).clamp(-0.01, 0.01)),
+                "entropy": -entropy.mean()}
+        for name, loss in (("policy", policy_loss), ("value", value_loss),
+                           ("entropy", entropy_loss)):
+            torch.testing.assert_close(loss.detach(), hand[name], rtol=1e-5, atol=1e-7,
+                                       msg=f"{name} loss, step {len(checked)}")
+        clipped["ratio"] += int(((ratio - 1).abs() > 0.05).sum())
+        clipped["value"] += int(((values - old).abs() > 0.01).sum())
+        checked.append(unit)
+        return original(policy_loss, value_loss, entropy_loss, unit)
+
+    monkeypatch.setattr(torch, "randperm", recorded_randperm)
+    monkeypatch.setattr(model, "_optimizer_step", step_and_check)
+    model.learn(8 * 6)
+    assert len(checked) == 4 and len(minibatches) == 4
+    assert clipped["ratio"] > 0 and clipped["value"] > 0, clipped
+
+
 def test_save_load_and_settings_checks(tmp_path):
     env = make_vec_env("MetroPOMDP-v0", 4)
     model = RecurrentPPO("FWMPolicy", env, n_steps=6, batch_size=12, n_epochs=2, seed=0,
