@@ -110,6 +110,8 @@ def test_clipped_losses_equal_the_hand_computed_ones(monkeypatch):
     monkeypatch.setattr(model, "_optimizer_step", step_and_check)
     model.learn(8 * 6)
     assert len(checked) == 4 and len(minibatches) == 4
+    for epoch in (0, 1):  # each epoch's minibatches: every env's whole sequence, once
+        assert sorted(torch.cat(minibatches[2 * epoch:2 * epoch + 2]).tolist()) == list(range(8))
     assert clipped["ratio"] > 0 and clipped["value"] > 0, clipped
 
 
