@@ -44,6 +44,12 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
 from training.atomic import atomic_write, interrupts_deferred
+from training.distributed import (
+    any_process,
+    average_gradients,
+    global_mean_std,
+    rank_and_world,
+)
 from training.validation import check_positive_int
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
@@ -239,8 +245,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
         starts = torch.as_tensor(buf.episode_starts, device=self.device).bool()  # (T, N)
         advantages = torch.as_tensor(buf.advantages, device=self.device)
         returns = torch.as_tensor(buf.returns, device=self.device)
-        if self.normalize_advantage:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if self.normalize_advantage:  # (over every process's rollout under torchrun)
+            mean, std = global_mean_std(advantages)
+            advantages = (advantages - mean) / (std + 1e-8)
 
         values, log_prob, entropy = policy.evaluate_actions(obs, actions, self._rollout_state,
                                                             starts)
@@ -271,15 +278,22 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 parameters stay those of the last good ``unit`` (update or minibatch).
         """
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        if not torch.isfinite(loss):
+        # every process stops together: one left waiting in the gradient average would hang
+        if any_process(not bool(torch.isfinite(loss))):
+            rank, world = rank_and_world()
+            where = "" if world == 1 else (
+                f" on process {rank}" if not torch.isfinite(loss) else " on another process")
             raise FloatingPointError(
-                f"{type(self).__name__}: non-finite loss {loss.item()} at update "
-                f"{self._n_updates} (policy {policy_loss.item()}, value {value_loss.item()}, "
+                f"{type(self).__name__}: non-finite loss at update {self._n_updates}{where} "
+                f"(loss {loss.item()}, policy {policy_loss.item()}, value {value_loss.item()}, "
                 f"entropy {entropy_loss.item()}); stopping before the optimizer step so the "
                 f"parameters stay those of the last good {unit}")
         optimizer = self.policy.optimizer
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        # under torchrun each process acted in its own envs: the update is the one of all of
+        # them together (equal numbers of envs per process)
+        average_gradients(self.policy.parameters())
         grad_norm = None
         if self.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),

@@ -1,4 +1,5 @@
-"""Data-parallel training with ``torch.distributed`` (DDP), for the supervised trainers.
+"""Data-parallel training with ``torch.distributed`` (DDP), for the supervised trainers and the
+RL algorithms.
 
 Launch any training script with ``torchrun --nproc_per_node N scripts/...``: torchrun sets
 ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and :func:`init_from_env` joins the process group
@@ -124,6 +125,36 @@ def any_process(flag: bool) -> bool:
     t = torch.tensor([int(flag)])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def average_gradients(parameters) -> None:
+    """Each parameter's gradient replaced by its mean over the processes (a parameter without
+    one counts as a zero gradient); a no-op in one process. With the same number of samples
+    on every process, the mean of the per-process mean losses' gradients is the gradient of
+    the mean loss over all of them: the one-process update on the union of the data."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return
+    parameters = [p for p in parameters if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    for p, g in zip(parameters, flat.split([g.numel() for g in grads]), strict=True):
+        p.grad = g.view_as(p).clone()
+
+
+def global_mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) standard deviation of ``x`` over every process's ``x`` together;
+    ``x.mean(), x.std()`` in one process."""
+    if rank_and_world()[1] == 1:
+        return x.mean(), x.std()
+    stats = torch.stack([x.sum(), x.pow(2).sum(), torch.tensor(float(x.numel()),
+                                                                 dtype=x.dtype, device=x.device)])
+    dist.all_reduce(stats)
+    total, total_sq, n = stats
+    mean = total / n
+    return mean, ((total_sq - n * mean ** 2) / (n - 1)).clamp_min(0).sqrt()
 
 
 def rng_states(device) -> dict:
