@@ -13,6 +13,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, KVWriter
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
+from training.distributed import any_process
 from training.validation import check_positive_int
 
 #: Seed of the evaluation envs: every evaluation sees the same episodes.
@@ -160,7 +161,9 @@ class WallClockLimit(BaseCallback):
             self._bar.close()
 
     def _on_step(self) -> bool:
-        if time.monotonic() - self.start >= self.seconds:
+        # under torchrun every process stops at the same step (one left waiting in the
+        # gradient average would hang)
+        if any_process(time.monotonic() - self.start >= self.seconds):
             if self.verbose:
                 print(f"[wall clock] {self.seconds:.0f} s reached, stopping", flush=True)
             return False

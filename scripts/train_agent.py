@@ -57,6 +57,7 @@ from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
+from training.distributed import init_from_env, rank_and_world, shutdown
 
 #: Flags that may change when a run is resumed (``dest`` names); every other flag is a setting of
 #: the run, kept in its config.json.
@@ -257,8 +258,16 @@ def make_logger(run_dir: str, progress_bar: bool, print_every: int) -> Logger:
 
 def build_envs(config: RunConfig, eval_envs: int, parser: argparse.ArgumentParser):
     """The training VecEnv and the ``{"train", "test"}`` evaluation VecEnvs of a run; a bad
-    combination exits through ``parser.error`` before anything is written."""
+    combination exits through ``parser.error`` before anything is written. Under ``torchrun``
+    process r of W trains ``n_envs / W`` of the envs: on the fixed graphs, graphs
+    ``[r n_envs / W, (r + 1) n_envs / W)``."""
     import gymnasium as gym
+
+    rank, world = rank_and_world()
+    if config.n_envs % world:
+        parser.error(f"--n-envs {config.n_envs} must be divisible by the {world} processes "
+                     f"(each trains n_envs / {world} envs)")
+    local = config.n_envs // world
 
     env_id, test_id = config.env_id, config.test_env_id
     for flag, name in (("--env-id", env_id), ("--test-env-id", test_id)):
@@ -267,13 +276,15 @@ def build_envs(config: RunConfig, eval_envs: int, parser: argparse.ArgumentParse
         except gym.error.Error as err:
             parser.error(f"{flag} {name}: {err}")
     train_kwargs = {}
+    if world > 1 and not config.random_graph and registered_config(env_id) is not None:
+        train_kwargs["graph_offset"] = rank * local
     if config.random_graph:
         if registered_config(env_id) is None:
             parser.error(f"--random-graph draws MetroPOMDP graphs; {env_id} is not a "
                          f"MetroPOMDP id")
         train_kwargs["random_graph"] = True
     check_eval_envs(parser, eval_envs, env_id, test_id)
-    env = make_vec_env(env_id, config.n_envs, **train_kwargs)
+    env = make_vec_env(env_id, local, **train_kwargs)
     evals = {"train": make_vec_env(env_id, eval_envs),
              "test": make_vec_env(test_id, eval_envs)}
     train_spaces = (env.observation_space, env.action_space)
@@ -291,6 +302,8 @@ def main(argv=None) -> dict:
     parser = build_parser()
     args = parse_args(parser, argv)
     apply_machine_options(parser, args)
+    args.device = init_from_env(args.device)  # joins the process group under torchrun
+    rank, world = rank_and_world()
     run_dir = args.resume or args.run_dir or f"runs/{args.core}{args.hidden}-s{args.seed}"
     ckpt = os.path.join(run_dir, "model.zip")
     config_path = os.path.join(run_dir, "config.json")
@@ -319,38 +332,50 @@ def main(argv=None) -> dict:
     env, eval_envs = build_envs(config, args.eval_envs, parser)
     if args.resume:
         model = RecurrentA2C.load(ckpt, env=env, device=args.device)
-        print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
+        if rank == 0:
+            print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
     else:
         model = RecurrentA2C("RecurrentActorCriticPolicy", env,
                              policy_kwargs=config.policy_kwargs(), seed=config.seed,
                              device=args.device, **config.preset)
-        # the model is built: only now does the run dir get its files
-        os.makedirs(run_dir, exist_ok=True)
-        for name in ("model.zip", "progress.csv", "final.json", "curve.png", "graphs.png"):
-            if os.path.exists(os.path.join(run_dir, name)):
-                os.remove(os.path.join(run_dir, name))
-        shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
-        config.save(config_path)
-    wall_clock_bar = args.minutes is not None and not args.no_progress
-    model.set_logger(make_logger(run_dir, wall_clock_bar, args.print_every // args.log_every))
+        # the model is built: only now does the run dir get its files (from process 0)
+        if rank == 0:
+            os.makedirs(run_dir, exist_ok=True)
+            for name in ("model.zip", "progress.csv", "final.json", "curve.png", "graphs.png"):
+                if os.path.exists(os.path.join(run_dir, name)):
+                    os.remove(os.path.join(run_dir, name))
+            shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
+            config.save(config_path)
+    if rank > 0:  # the same parameters everywhere; its own episodes and action samples
+        model.env.seed(config.seed + rank)
+        torch.manual_seed(config.seed + rank)
+    wall_clock_bar = args.minutes is not None and not args.no_progress and rank == 0
+    if rank == 0:  # process 0 logs, evaluates and writes checkpoints
+        model.set_logger(make_logger(run_dir, wall_clock_bar,
+                                     args.print_every // args.log_every))
+    else:
+        model.set_logger(Logger(folder=None, output_formats=[]))
     n_params = sum(p.numel() for p in model.policy.parameters())
-    print(f"{config.core}-{config.hidden} on {config.env_id}: {n_params:,} "
-          f"parameters on {model.device}, {torch.get_num_threads()} threads; run dir {run_dir}",
-          flush=True)
+    if rank == 0:
+        print(f"{config.core}-{config.hidden} on {config.env_id}: {n_params:,} parameters on "
+              f"{model.device}, {torch.get_num_threads()} threads, {world} process(es); run "
+              f"dir {run_dir}", flush=True)
 
     evaluator = HeldOutEvalCallback(eval_envs, eval_every=args.eval_every, verbose=1)
-    callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)]
+    callbacks = [evaluator, AtomicCheckpoint(ckpt, every=args.checkpoint_every)] if rank == 0 \
+        else []
     if config.ent_schedule is not None:
         callbacks.insert(0, EntropySchedule(**config.ent_schedule))
     if args.minutes is not None:
         callbacks.append(WallClockLimit(args.minutes * 60, progress=wall_clock_bar))
-    budget = args.timesteps if args.timesteps is not None else NO_STEP_LIMIT
+    # env steps per process: --timesteps counts all of them
+    budget = -(-args.timesteps // world) if args.timesteps is not None else NO_STEP_LIMIT
     start, start_steps = time.monotonic(), model.num_timesteps
     interrupted = False
     try:
         model.learn(budget, callback=CallbackList(callbacks), log_interval=args.log_every,
                     reset_num_timesteps=False,
-                    progress_bar=args.minutes is None and not args.no_progress)
+                    progress_bar=args.minutes is None and not args.no_progress and rank == 0)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: saving a resumable checkpoint", flush=True)
@@ -358,22 +383,28 @@ def main(argv=None) -> dict:
         print(f"stopped: {err}\nthe last good checkpoint is {ckpt}", file=sys.stderr)
         raise SystemExit(1) from None
     wall = time.monotonic() - start
+    shutdown()  # every process at once; what follows is process 0's alone
+    if rank > 0:
+        if interrupted:
+            raise SystemExit(130)
+        return {}
     model.save_atomic(ckpt)
     if interrupted:
         raise SystemExit(130)
     final = evaluator.evaluate()
     model.logger.dump(model.num_timesteps)
-    steps = model.num_timesteps - start_steps
+    steps = (model.num_timesteps - start_steps) * world
     result = {"core": config.core, "hidden": config.hidden, "parameters": n_params,
               "env_id": config.env_id, "test_env_id": config.test_env_id,
               "seed": config.seed, "updates": model._n_updates,
-              "timesteps": model.num_timesteps,
+              "timesteps": model.num_timesteps * world,
               # this invocation's training (a resumed run: since the resume), evaluations
               # during training included, the final one not
               "learn_wall_s": round(wall, 1),
               "env_steps_per_s_incl_eval": round(steps / wall, 1),
               "train_reward": final["train"], "test_reward": final["test"],
-              "device": str(model.device), "threads": torch.get_num_threads()}
+              "device": str(model.device), "threads": torch.get_num_threads(),
+              "processes": world}
     with open(os.path.join(run_dir, "final.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -93,6 +94,32 @@ def test_train_resume_and_plot(tmp_path, run_script):
     png = tmp_path / "fig5.png"
     out = run_script("plot_training.py", run_dir, lstm_dir, "--out", png)
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
+
+
+def test_train_agent_under_torchrun(tmp_path):
+    """Two gloo processes of 4 envs each (graphs 0-3 and 4-7): process 0 alone writes the run
+    folder; --timesteps counts both processes' env steps (2 x 4 envs x 30 steps x 4
+    updates). That the update is the one-process update on all 8 envs is
+    tests/agents/test_distributed.py's."""
+    run_dir = tmp_path / "ddp"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", "2", str(ROOT / "scripts" / "train_agent.py"),
+                             "--timesteps", "960", "--run-dir", str(run_dir), "--no-plots",
+                             "--n-envs", "8", *TINY[2:]],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = json.loads((run_dir / "final.json").read_text())
+    assert (final["processes"], final["timesteps"], final["updates"]) == (2, 960, 4)
+    assert result.stdout.count("2 process(es)") == 1  # one process talks
+    assert RecurrentA2C.load(run_dir / "model.zip", device="cpu")._n_updates == 4
+    bad = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", str(ROOT / "scripts" / "train_agent.py"),
+                          "--timesteps", "960", "--run-dir", str(tmp_path / "odd"),
+                          "--n-envs", "5", *TINY[2:]],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert bad.returncode != 0 and "--n-envs 5 must be divisible by the 2 processes" in bad.stderr
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
