@@ -24,6 +24,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance
 from agents.a2c import PAPER_N_ENVS, RecurrentA2C
 from agents.policies import RecurrentActorCriticPolicy
 from training.atomic import interrupts_deferred
+from training.distributed import any_process
 from training.validation import check_positive_int
 
 
@@ -139,7 +140,8 @@ class RecurrentPPO(RecurrentA2C):
                     approx_kl = ((ratio - 1) - log_ratio).mean().item()
                 losses["clip_fraction"].append(((ratio - 1).abs() > clip).float().mean().item())
                 losses["approx_kl"].append(approx_kl)
-                if self.target_kl is not None and approx_kl > 1.5 * self.target_kl:
+                # (under torchrun every process stops the epochs together)
+                if self.target_kl is not None and any_process(approx_kl > 1.5 * self.target_kl):
                     stopped_early = True
                     break
                 self._optimizer_step(policy_loss, value_loss, entropy_loss, "minibatch")
