@@ -96,6 +96,7 @@ def test_train_resume_and_plot(tmp_path, run_script):
     assert png.read_bytes()[:4] == b"\x89PNG" and "wrote" in out.stdout
 
 
+@pytest.mark.slow  # two torchrun launches, ~20 s; the update itself is test_distributed.py's
 def test_train_agent_under_torchrun(tmp_path):
     """Two gloo processes of 4 envs each (graphs 0-3 and 4-7): process 0 alone writes the run
     folder; --timesteps counts both processes' env steps (2 x 4 envs x 30 steps x 4

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from agents.a2c import RecurrentA2C
@@ -85,6 +86,7 @@ def test_two_processes_make_the_one_process_update_on_the_union_of_their_envs(tm
     assert any(not torch.equal(init[name], p) for name, p in model.policy.state_dict().items())
 
 
+@pytest.mark.slow  # a torchrun launch, ~11 s
 def test_a_non_finite_loss_on_one_process_stops_every_process(tmp_path):
     """Process 1's loss is NaN: both processes stop before the optimizer step, each saying
     where the loss was not finite (a process left waiting in the gradient average would

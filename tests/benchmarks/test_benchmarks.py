@@ -44,6 +44,7 @@ def test_bench_lm_runs(run_script):
     assert "AWD-LSTM" in out and "AWD-FWM" in out and "1.00x" in out
 
 
+@pytest.mark.slow  # ~14 s; its --help runs by default
 def test_bench_fwm_runs(run_script):
     out = run_script("benchmarks/bench_fwm.py", "--batch", 2, "--bptt", 6, "--reference-steps",
                      2, "--repeats", 1, "--chunk-sizes", 4).stdout

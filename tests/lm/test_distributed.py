@@ -34,6 +34,7 @@ def test_two_processes_equal_one(tmp_path, train_two_processes):
         train(model, data, data, config, tmp_path / "ddp", progress=False)
 
 
+@pytest.mark.slow  # a torchrun launch, ~8 s
 def test_non_finite_loss_on_one_process_stops_every_process(nan_on_one_process):
     outcomes = nan_on_one_process(SETUP, "lm.train")
     assert all(o.startswith("FloatingPointError: non-finite loss at batch 0") for o in outcomes), \

@@ -147,6 +147,7 @@ def test_download_installs_verified_files(run_script):
         assert "all 3 files present and verified" in res.stdout
 
 
+@pytest.mark.slow  # a torchrun launch; the trainer's two-process test runs by default
 def test_train_lm_under_torchrun(tmp_path):
     data = tiny_ptb(tmp_path / "data")
     run_dir = tmp_path / "ddp"

@@ -10,7 +10,6 @@ from qa.data import (
     BABI_SHA256,
     EOS,
     PAPER_TABLE_3,
-    SPLITS,
     EncodedStories,
     Vocabulary,
     babi_dir,

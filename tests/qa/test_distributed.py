@@ -2,6 +2,8 @@
 model that one process trains on all rows, although the rows hold different numbers of
 answers (the loss is normalised by the global count)."""
 
+import pytest
+
 from training.atomic import torch_load_checkpoint
 
 SETUP = """
@@ -38,6 +40,7 @@ def test_two_processes_equal_one(tmp_path, train_two_processes):
     assert len(last["state"]) == 2 and last["state"][0][0].shape == (2, 8)
 
 
+@pytest.mark.slow  # a torchrun launch, ~10 s
 def test_non_finite_loss_on_one_process_stops_every_process(nan_on_one_process):
     outcomes = nan_on_one_process(SETUP, "qa.train")
     assert all(o.startswith("FloatingPointError: non-finite loss at step") for o in outcomes), \
