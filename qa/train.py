@@ -230,7 +230,6 @@ class QATrainer(SequenceTrainer):
         self.step_count = ckpt["step"]
 
     def before_first_step(self):
-        self.state = self.load_state(self.state)
         self.stream = train_stream(self.train_data, self.config.batch_size, self.config.bptt,
                                    self.config.seed)
         for _ in range(self.step_count):  # fast-forward to where the checkpoint left off
