@@ -28,6 +28,20 @@ from training.distributed import any_process
 from training.validation import check_positive_int
 
 
+#: PPO's own settings for MetroPOMDP, on top of :data:`~agents.a2c.PAPER_PRESET` (the paper's
+#: rollouts of one 30-step episode, discount, loss coefficients and learning rate):
+#: 4 epochs of minibatches of 100 whole episodes, SB3's clip range, advantage normalisation
+#: and gradient clipping. ``scripts/train_agent.py --algo ppo`` uses them; docs/results.md
+#: holds the runs that chose them.
+METRO_PRESET: dict[str, Any] = {
+    "n_epochs": 4,
+    "batch_size": 3000,
+    "clip_range": 0.2,
+    "normalize_advantage": True,
+    "max_grad_norm": 0.5,
+}
+
+
 def _rows(state: tuple, idx: torch.Tensor) -> tuple:
     """The rows ``idx`` of a batch-first recurrent state, as the same kind of tuple."""
     rows = (s.index_select(0, idx) for s in state)

@@ -7,6 +7,12 @@ import json
 import os
 from typing import Any
 
+from agents.a2c import RecurrentA2C
+from agents.ppo import RecurrentPPO
+
+#: ``algo`` -> the algorithm class.
+ALGORITHMS: dict[str, type[RecurrentA2C]] = {"a2c": RecurrentA2C, "ppo": RecurrentPPO}
+
 
 @dataclasses.dataclass
 class RunConfig:
@@ -21,7 +27,8 @@ class RunConfig:
         fwm_settings: the FWM's named settings (:func:`agents.fwm.settings_options`).
         n_envs, random_graph, env_id, test_env_id: the training envs and the held-out id.
         seed: the model's and the envs' seed.
-        preset: :class:`~agents.a2c.RecurrentA2C`'s keyword arguments.
+        algo: ``"a2c"`` or ``"ppo"`` (:data:`ALGORITHMS`; runs from before PPO: ``"a2c"``).
+        preset: the algorithm's keyword arguments.
         ent_schedule: :class:`~agents.callbacks.EntropySchedule`'s arguments, or None.
     """
 
@@ -38,6 +45,16 @@ class RunConfig:
     seed: int
     preset: dict[str, Any]
     ent_schedule: dict[str, float] | None = None
+    algo: str = "a2c"
+
+    def __post_init__(self):
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {self.algo!r}")
+
+    @property
+    def algorithm(self) -> type[RecurrentA2C]:
+        """The run's algorithm class (``load`` reads its checkpoints)."""
+        return ALGORITHMS[self.algo]
 
     def policy_kwargs(self) -> dict[str, Any]:
         """The recurrent policy's keyword arguments."""
@@ -50,10 +67,13 @@ class RunConfig:
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``ent_schedule`` only where there is one)."""
+        """The JSON form (``ent_schedule`` only where there is one, ``algo`` only for PPO, so
+        an A2C run's file is what it was before PPO existed)."""
         out = dataclasses.asdict(self)
         if out["ent_schedule"] is None:
             del out["ent_schedule"]
+        if out["algo"] == "a2c":
+            del out["algo"]
         return out
 
     def save(self, path: str | os.PathLike) -> None:

@@ -17,7 +17,6 @@ import argparse
 import json
 import pathlib
 
-from agents.a2c import RecurrentA2C
 from agents.evaluation import MODES, evaluate_splits
 from agents.runs import RunConfig
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     config = RunConfig.load(args.run_dir / "config.json")
     check_eval_envs(parser, args.eval_envs, config.env_id, config.test_env_id)
-    model = RecurrentA2C.load(args.run_dir / "model.zip", device=args.device)
+    model = config.algorithm.load(args.run_dir / "model.zip", device=args.device)
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
                "graphs": args.eval_envs, "seed": args.seed}

@@ -24,7 +24,6 @@ import platform
 import torch
 
 from agents import pretrained
-from agents.a2c import RecurrentA2C
 from agents.evaluation import evaluate_splits
 from agents.runs import RunConfig
 from training.cli import HelpFormatter
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     config = RunConfig.load(args.run_dir / "config.json")
     final = json.loads((args.run_dir / "final.json").read_text())
-    trained = RecurrentA2C.load(args.run_dir / "model.zip", device="cpu")  # our own run
+    trained = config.algorithm.load(args.run_dir / "model.zip", device="cpu")  # our own run
     card = {
         "name": args.name, "description": args.description,
         "core": config.core, "hidden": config.hidden, "d_fwm": config.d_fwm,

@@ -40,7 +40,7 @@ from stable_baselines3.common.logger import (
     make_output_format,
 )
 
-from agents.a2c import PAPER_N_ENVS, PAPER_PRESET, RecurrentA2C
+from agents.a2c import PAPER_N_ENVS, PAPER_PRESET
 from agents.callbacks import (
     AppendingCSVOutputFormat,
     AtomicCheckpoint,
@@ -52,7 +52,8 @@ from agents.callbacks import (
 )
 from agents.plots import plot_runs
 from agents.policies import CORES
-from agents.runs import RunConfig
+from agents.ppo import METRO_PRESET
+from agents.runs import ALGORITHMS, RunConfig
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
@@ -99,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "bias 1, update scaled by 1/d_FWM) with the paper's squashed read keys; "
                         "or the authors' RL cell (their write, linear read keys, their "
                         "initialisation)")
+    p.add_argument("--algo", choices=list(ALGORITHMS), default="a2c",
+                   help="RecurrentA2C (the paper's) or RecurrentPPO (with --n-epochs, "
+                        "--batch-size and --clip-range; its other defaults: "
+                        "agents.ppo.METRO_PRESET)")
+    p.add_argument("--n-epochs", type=int, default=None,
+                   help=f"PPO: passes over each rollout (default: "
+                        f"{METRO_PRESET['n_epochs']})")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"PPO: env steps per minibatch, whole 30-step episodes (default: "
+                        f"{METRO_PRESET['batch_size']}, 100 episodes)")
+    p.add_argument("--clip-range", type=float, default=None,
+                   help=f"PPO: clipping of the probability ratio (default: "
+                        f"{METRO_PRESET['clip_range']})")
     p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
     p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
@@ -111,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GAE lambda (the paper: 1.0, returns to the episode end)")
     p.add_argument("--vf-coef", type=float, default=PAPER_PRESET["vf_coef"],
                    help="value-loss coefficient")
-    p.add_argument("--normalize-advantage", action="store_true",
-                   help="standardise advantages per update (not in the paper)")
+    p.add_argument("--normalize-advantage", action=argparse.BooleanOptionalAction,
+                   default=None, help="standardise advantages per update (not in the paper; "
+                   "default: off for A2C, on for PPO as in SB3)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
                    help="parallel envs; env i plays graph i unless --random-graph (paper: 600)")
     p.add_argument("--random-graph", action="store_true",
@@ -199,6 +214,23 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     if args.resume and (args.overwrite or args.run_dir):
         p.error("--resume RUN_DIR names the run; it takes neither --run-dir nor --overwrite")
     args.given = given_flags(argv)
+    if not args.resume and args.algo != "ppo":
+        ppo_only = sorted({"n_epochs", "batch_size", "clip_range"} & args.given)
+        if ppo_only:
+            p.error(f"{', '.join('--' + d.replace('_', '-') for d in ppo_only)}: options of "
+                    f"--algo ppo, not of --algo {args.algo}")
+    for name in ("n_epochs", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer, got "
+                    f"{getattr(args, name)}")
+    n_steps = PAPER_PRESET["n_steps"]
+    if args.batch_size is not None and (args.batch_size % n_steps
+                                        or (n_steps * args.n_envs) % args.batch_size):
+        p.error(f"--batch-size must be a multiple of the {n_steps}-step rollout (whole "
+                f"episodes) that divides the {n_steps} x --n-envs {args.n_envs} = "
+                f"{n_steps * args.n_envs} steps of a rollout, got {args.batch_size}")
+    if args.clip_range is not None and not args.clip_range > 0:
+        p.error(f"--clip-range must be positive, got {args.clip_range}")
     if not args.resume and args.core != "fwm" and "fwm_settings" in args.given:
         p.error(f"--fwm-settings is an option of the FWM core; --core {args.core} has none")
     return args
@@ -210,22 +242,29 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     if args.ent_anneal is not None:
         schedule = {"start": args.ent_coef, "end": args.ent_coef_final,
                     "begin": args.ent_anneal[0], "finish": args.ent_anneal[1]}
+    # PPO: the paper's env settings and the flags' values, with PPO's own on top
+    preset = {**PAPER_PRESET, **(METRO_PRESET if args.algo == "ppo" else {}),
+              "learning_rate": args.lr, "ent_coef": args.ent_coef,
+              "gae_lambda": args.gae_lambda, "vf_coef": args.vf_coef}
+    preset.setdefault("normalize_advantage", False)
+    for name in ("n_epochs", "batch_size", "clip_range", "normalize_advantage"):
+        if getattr(args, name) is not None:
+            preset[name] = getattr(args, name)
     return RunConfig(core=args.core, hidden=args.hidden, d_fwm=args.d_fwm,
                      net_arch=args.net_arch, read_init=args.read_init,
                      fwm_settings=args.fwm_settings, n_envs=args.n_envs,
                      random_graph=args.random_graph, env_id=args.env_id,
                      test_env_id=args.test_env_id or test_env_id_for(args.env_id),
                      seed=args.seed,
-                     preset={**PAPER_PRESET, "learning_rate": args.lr, "ent_coef": args.ent_coef,
-                             "gae_lambda": args.gae_lambda, "vf_coef": args.vf_coef,
-                             "normalize_advantage": args.normalize_advantage},
-                     ent_schedule=schedule)
+                     algo=args.algo, preset=preset, ent_schedule=schedule)
 
 
 #: Where each setting flag's value lives in config.json.
 _CONFIG_KEYS = {"lr": ("preset", "learning_rate"), "ent_coef": ("preset", "ent_coef"),
                 "gae_lambda": ("preset", "gae_lambda"), "vf_coef": ("preset", "vf_coef"),
                 "normalize_advantage": ("preset", "normalize_advantage"),
+                "n_epochs": ("preset", "n_epochs"), "batch_size": ("preset", "batch_size"),
+                "clip_range": ("preset", "clip_range"),
                 "ent_coef_final": ("ent_schedule",), "ent_anneal": ("ent_schedule",)}
 
 
@@ -331,13 +370,13 @@ def main(argv=None) -> dict:
 
     env, eval_envs = build_envs(config, args.eval_envs, parser)
     if args.resume:
-        model = RecurrentA2C.load(ckpt, env=env, device=args.device)
+        model = config.algorithm.load(ckpt, env=env, device=args.device)
         if rank == 0:
             print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
     else:
-        model = RecurrentA2C("RecurrentActorCriticPolicy", env,
-                             policy_kwargs=config.policy_kwargs(), seed=config.seed,
-                             device=args.device, **config.preset)
+        model = config.algorithm("RecurrentActorCriticPolicy", env,
+                                 policy_kwargs=config.policy_kwargs(), seed=config.seed,
+                                 device=args.device, **config.preset)
         # the model is built: only now does the run dir get its files (from process 0)
         if rank == 0:
             os.makedirs(run_dir, exist_ok=True)

@@ -20,7 +20,6 @@ import pathlib
 import time
 
 from agents import pretrained
-from agents.a2c import RecurrentA2C
 from agents.runs import RunConfig
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import REGISTERED, render
@@ -37,7 +36,7 @@ def load_agent(parser: argparse.ArgumentParser, agent: str):
         parser.error(f"AGENT {agent!r} is neither a shipped agent ({pretrained.names()}) nor a "
                      f"train_agent.py run folder with model.zip and config.json")
     config = RunConfig.load(run / "config.json")
-    return RecurrentA2C.load(run / "model.zip", device="cpu"), config.env_id, config.test_env_id
+    return config.algorithm.load(run / "model.zip", device="cpu"), config.env_id, config.test_env_id
 
 
 def main(argv: list[str] | None = None) -> pathlib.Path:

@@ -280,3 +280,37 @@ def test_a_non_finite_loss_stops_the_script_with_the_last_good_checkpoint(tmp_pa
     assert reference._n_updates == stopped_at
     for p, q in zip(model.policy.parameters(), reference.policy.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_ppo_runs_resumes_and_is_read_back_as_ppo(tmp_path, capsys):
+    """``--algo ppo`` trains RecurrentPPO with METRO_PRESET and the PPO flags, keeps them in
+    config.json, resumes as PPO (its optimizer and epoch count continued), and the scripts
+    that read a run load it with its own class."""
+    from agents.ppo import METRO_PRESET, RecurrentPPO
+    from agents.runs import RunConfig
+
+    run = tmp_path / "ppo"
+    result = _train(["--algo", "ppo", "--n-epochs", 3, "--batch-size", 60, "--timesteps", 240,
+                     "--run-dir", run, "--no-plots", *TINY])
+    config = json.loads((run / "config.json").read_text())
+    assert config["algo"] == "ppo"
+    assert {k: config["preset"][k] for k in METRO_PRESET} == {
+        **METRO_PRESET, "n_epochs": 3, "batch_size": 60}
+    assert result["timesteps"] == 240 and result["updates"] == 2 * 3  # SB3's PPO counts epochs
+    model = RecurrentPPO.load(run / "model.zip", device="cpu")
+    assert (model.n_epochs, model.batch_size) == (3, 60)
+    assert RunConfig.load(run / "config.json").algorithm is RecurrentPPO
+    resumed = _train(["--resume", run, "--timesteps", 120, "--no-plots", *TINY[2:]])
+    assert resumed["updates"] == 3 * 3 and resumed["timesteps"] == 360
+    err = _refused(["--resume", run, "--timesteps", 120, "--algo", "a2c"], capsys)
+    assert "--algo a2c (the run has 'ppo')" in err
+    # PPO's options are refused without --algo ppo, and a bad minibatch names the rule
+    err = _refused(["--n-epochs", 2, "--timesteps", 120, "--run-dir", tmp_path / "x", *TINY],
+                   capsys)
+    assert "--n-epochs: options of --algo ppo, not of --algo a2c" in err
+    err = _refused(["--algo", "ppo", "--batch-size", 45, "--timesteps", 120, "--run-dir",
+                    tmp_path / "y", *TINY], capsys)
+    assert "--batch-size must be a multiple of the 30-step rollout" in err and "got 45" in err
+    # an A2C run's config.json has no algo key: the files of runs from before PPO are unchanged
+    _train(["--timesteps", 120, "--run-dir", tmp_path / "a2c", "--no-plots", *TINY])
+    assert "algo" not in json.loads((tmp_path / "a2c" / "config.json").read_text())
