@@ -5,6 +5,7 @@ import json
 import pathlib
 import subprocess
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -18,6 +19,34 @@ def test_compare_recurrent_ppo(tmp_path, run_script):
     assert len(results) == 5  # sb3-contrib, our PPO with three cores, our A2C
     for r in results.values():
         assert r["timesteps"] >= 60 and r["env_steps_per_s"] > 0
+
+
+def test_memory_task(tmp_path, run_script):
+    out = tmp_path / "memory.json"
+    run_script("benchmarks/memory_task.py", "--timesteps", 256, "--a2c-timesteps", 256,
+               "--eval-episodes", 1, "--threads", 1, "--out", out)
+    results = json.loads(out.read_text())["results"]
+    assert [r["agent"] for r in results] == ["contrib-ppo-lstm", "ppo-lstm", "ppo-gru",
+                                             "ppo-fwm", "a2c-lstm", "a2c-gru", "a2c-fwm"]
+    for r in results:
+        assert r["timesteps"] == 256 and r["env_steps_per_s"] > 0
+        assert 1 <= r["eval_reward_mean"] <= 500
+
+
+def test_memory_task_hides_exactly_the_velocities():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("memory_task",
+                                                  ROOT / "benchmarks" / "memory_task.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    env = module.masked_cartpole()
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        state = env.unwrapped.state  # x, x_dot, theta, theta_dot
+        assert obs.shape == (2,) and obs.tolist() == np.float32([state[0], state[2]]).tolist()
+        assert env.observation_space.contains(obs)
+        obs, *_ = env.step(1)
 
 
 def test_heads_check_runs(run_script):
