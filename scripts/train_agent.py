@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=list(ALGORITHMS), default="a2c",
                    help="RecurrentA2C (the paper's) or RecurrentPPO (with --n-epochs, "
                         "--batch-size and --clip-range; its other defaults: "
-                        "agents.ppo.METRO_PRESET)")
+                        "agents.ppo.METRO_PRESET; its update count, as SB3's, counts epochs, "
+                        "and --ent-anneal and the logs use it)")
     p.add_argument("--n-epochs", type=int, default=None,
                    help=f"PPO: passes over each rollout (default: "
                         f"{METRO_PRESET['n_epochs']})")
@@ -143,15 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
     p.add_argument("--timesteps", type=int, default=None,
                    help="env-step budget (default: unlimited when --minutes is given)")
-    p.add_argument("--eval-every", type=int, default=50, help="updates between evaluations")
+    p.add_argument("--eval-every", type=int, default=50,
+                   help="rollouts (A2C updates) between evaluations")
     p.add_argument("--eval-envs", type=int, default=600,
                    help="envs per evaluation set, one episode each (a MetroPOMDP set: env i "
                         "plays graph i, at most the set's 600 graphs)")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="updates between checkpoints")
+    p.add_argument("--checkpoint-every", type=int, default=200,
+                   help="rollouts (A2C updates) between checkpoints")
     p.add_argument("--log-every", type=int, default=10,
-                   help="updates between rows of progress.csv and TensorBoard")
+                   help="rollouts between rows of progress.csv and TensorBoard")
     p.add_argument("--print-every", type=int, default=100,
-                   help="updates between the tables printed on the terminal (a multiple of "
+                   help="rollouts between the tables printed on the terminal (a multiple of "
                         "--log-every)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
     add_machine_options(p)
