@@ -13,7 +13,10 @@ PPO agents share one configuration: sb3-contrib's defaults (clip 0.2, GAE 0.95) 
 rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient
 0.03, minibatches of 100 episodes and 4 epochs (10 epochs of 128-step minibatches would take
 hours on 600 envs); LSTM and GRU of 256 units (sb3-contrib's default width), the FWM agent's
-LSTM 32 + FWM 16, and 64-64 MLP heads on our cores. ``--agents`` picks a subset.
+LSTM 32 + FWM 16, and 64-64 MLP heads on our cores. sb3-contrib's default policy has separate
+actor and critic LSTMs (twice the recurrent arithmetic of ours); ``contrib-lstm-shared`` is
+its policy with one LSTM for both (``shared_lstm=True``: the network of ours, except that
+its value loss does not train the LSTM). ``--agents`` picks a subset.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from agents.vec_env import make_metro_vec_env
 from training.cli import HelpFormatter
 from training.distributed import parse_device
 
-AGENTS = ("contrib-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-fwm")
+AGENTS = ("contrib-lstm", "contrib-lstm-shared", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-fwm")
 
 
 def evaluate(model, n_envs: int = 600) -> dict[str, float]:
@@ -78,6 +81,10 @@ def main(argv=None) -> dict:
     agents = {
         "contrib-lstm": ("RecurrentPPO MlpLstmPolicy, LSTM 256 (sb3-contrib)", lambda:
                          RecurrentPPO("MlpLstmPolicy", env, **ppo)),
+        "contrib-lstm-shared": ("RecurrentPPO MlpLstmPolicy, one LSTM 256 for actor and critic "
+                                "(sb3-contrib)", lambda: RecurrentPPO(
+                                    "MlpLstmPolicy", env, **ppo, policy_kwargs=dict(
+                                        shared_lstm=True, enable_critic_lstm=False))),
         "ppo-lstm": ("RecurrentPPO LSTM 256 (ours)", ours("lstm", 256)),
         "ppo-gru": ("RecurrentPPO GRU 256 (ours)", ours("gru", 256)),
         "ppo-fwm": ("RecurrentPPO FWM-32-16 (ours)", ours("fwm", 32)),
