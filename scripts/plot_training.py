@@ -1,4 +1,4 @@
-"""Plot train and test reward curves of RecurrentA2C runs (the paper's figure 5) to a PNG, with
+"""Plot train and test reward curves of train_agent.py runs (the paper's figure 5) to a PNG, with
 the random-policy floor and the graph-knowing shortest-path policy as horizontal lines.
 
 Example::
