@@ -15,7 +15,9 @@ for long. This is sb3-contrib's own benchmark of ``RecurrentPPO`` (the RL Zoo's
 a core of 64 units (the FWM: LSTM 64 and a 16x16x16 fast weight memory) under 64-unit ReLU
 actor and critic layers, without orthogonal initialisation. PPO: 20 epochs over the rollout as
 one minibatch, clip range 0.2 decayed linearly. ``RecurrentA2C`` takes one gradient step per
-rollout, so it gets ``--a2c-timesteps`` (default 5x as many env steps) instead.
+rollout, so it gets SB3's ``A2C`` defaults for its rollouts and step (5-step rollouts, GAE 1,
+learning rate 7e-4, constant) with the same discount, networks and envs, and
+``--a2c-timesteps`` (default 5x as many env steps).
 
 Each agent is then evaluated for ``--eval-episodes`` episodes with greedy actions on fresh
 envs that use the training run's observation statistics; the result is the mean episode
@@ -45,7 +47,7 @@ from training.cli import HelpFormatter, add_machine_options, apply_machine_optio
 from training.validation import check_positive_int
 
 AGENTS = ("contrib-ppo-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-lstm", "a2c-gru", "a2c-fwm")
-N_ENVS, N_STEPS, HIDDEN = 8, 32, 64
+N_ENVS, N_STEPS, HIDDEN = 8, 32, 64  # envs, PPO's rollout length, the cores' width
 
 
 class MaskVelocity(gym.ObservationWrapper):
@@ -75,11 +77,11 @@ def linear(start: float):
 
 def make_agent(key: str, env, seed: int, device: str):
     """The agent named ``key`` on ``env``, with the shared settings of the module docstring."""
-    common = dict(n_steps=N_STEPS, gamma=0.98, gae_lambda=0.8, ent_coef=0.0,
-                  learning_rate=linear(1e-3), seed=seed, device=device)
+    common = dict(gamma=0.98, ent_coef=0.0, seed=seed, device=device)
+    ppo = dict(n_steps=N_STEPS, gae_lambda=0.8, learning_rate=linear(1e-3),
+               batch_size=N_STEPS * N_ENVS, n_epochs=20, clip_range=linear(0.2))
     heads = dict(net_arch=dict(pi=[64], vf=[64]), activation_fn=nn.ReLU, ortho_init=False,
                  optimizer_kwargs={"eps": 1e-5})
-    ppo = dict(batch_size=N_STEPS * N_ENVS, n_epochs=20, clip_range=linear(0.2))
     algorithm, core = key.split("-", 1)
     if algorithm == "contrib":
         from sb3_contrib import RecurrentPPO as ContribRecurrentPPO
@@ -90,8 +92,8 @@ def make_agent(key: str, env, seed: int, device: str):
     if algorithm == "ppo":
         return RecurrentPPO("RecurrentActorCriticPolicy", env, **common, **ppo,
                             policy_kwargs=policy_kwargs)
-    return RecurrentA2C("RecurrentActorCriticPolicy", env, **common,
-                        policy_kwargs=policy_kwargs)
+    return RecurrentA2C("RecurrentActorCriticPolicy", env, **common, n_steps=5, gae_lambda=1.0,
+                        learning_rate=7e-4, policy_kwargs=policy_kwargs)
 
 
 def run(key: str, seed: int, timesteps: int, eval_episodes: int, device: str) -> dict:

@@ -23,13 +23,15 @@ def test_compare_recurrent_ppo(tmp_path, run_script):
 
 def test_memory_task(tmp_path, run_script):
     out = tmp_path / "memory.json"
-    run_script("benchmarks/memory_task.py", "--timesteps", 256, "--a2c-timesteps", 256,
+    run_script("benchmarks/memory_task.py", "--timesteps", 256, "--a2c-timesteps", 240,
                "--eval-episodes", 1, "--threads", 1, "--out", out)
     results = json.loads(out.read_text())["results"]
     assert [r["agent"] for r in results] == ["contrib-ppo-lstm", "ppo-lstm", "ppo-gru",
                                              "ppo-fwm", "a2c-lstm", "a2c-gru", "a2c-fwm"]
     for r in results:
-        assert r["timesteps"] == 256 and r["env_steps_per_s"] > 0
+        # PPO: one 8 x 32 rollout; A2C: six 8 x 5 ones
+        assert r["timesteps"] == (240 if r["agent"].startswith("a2c") else 256)
+        assert r["env_steps_per_s"] > 0
         assert 1 <= r["eval_reward_mean"] <= 500
 
 
