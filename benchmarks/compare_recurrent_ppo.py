@@ -32,8 +32,7 @@ from agents.a2c import PAPER_PRESET, RecurrentA2C
 from agents.callbacks import mean_episode_rewards
 from agents.ppo import RecurrentPPO as OurRecurrentPPO
 from agents.vec_env import make_metro_vec_env
-from training.cli import HelpFormatter
-from training.distributed import parse_device
+from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 
 AGENTS = ("contrib-lstm", "contrib-lstm-shared", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-fwm")
 
@@ -57,12 +56,12 @@ def main(argv=None) -> dict:
     p.add_argument("--n-envs", type=int, default=600, help="parallel training envs")
     p.add_argument("--eval-envs", type=int, default=600, help="graphs per evaluation set")
     p.add_argument("--seed", type=int, default=0, help="seed of both agents and their envs")
-    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
     p.add_argument("--agents", nargs="+", default=list(AGENTS),
                    help="which agents to train, in this order")
     p.add_argument("--out", default=None, help="JSON file for the results")
+    add_machine_options(p, device="cpu", keep_memory=False)
     args = p.parse_args(argv)
-    args.device = parse_device(p, args.device)
+    apply_machine_options(p, args)
     try:
         from sb3_contrib import RecurrentPPO
     except ImportError as err:
