@@ -12,8 +12,8 @@ and with greedy actions), and their training speed is reported in env steps per 
 PPO agents share one configuration: sb3-contrib's defaults (clip 0.2, GAE 0.95) except
 rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient
 0.03, minibatches of 100 episodes and 4 epochs (10 epochs of 128-step minibatches would take
-hours on 600 envs); LSTM and GRU of 256 units (sb3-contrib's default width), the FWM agent's
-LSTM 32 + FWM 16, and 64-64 MLP heads on our cores. sb3-contrib's default policy has separate
+hours on 600 envs); LSTM and GRU of ``--hidden`` units (256 by default, sb3-contrib's default
+width), the FWM agent's LSTM 32 + FWM 16, and 64-64 MLP heads on every policy. sb3-contrib's default policy has separate
 actor and critic LSTMs (twice the recurrent arithmetic of ours); ``contrib-lstm-shared`` is
 its policy with one LSTM for both (``shared_lstm=True``: the network of ours, except that
 its value loss does not train the LSTM). ``--agents`` picks a subset.
@@ -56,12 +56,17 @@ def main(argv=None) -> dict:
     p.add_argument("--n-envs", type=int, default=600, help="parallel training envs")
     p.add_argument("--eval-envs", type=int, default=600, help="graphs per evaluation set")
     p.add_argument("--seed", type=int, default=0, help="seed of both agents and their envs")
+    p.add_argument("--hidden", type=int, default=256,
+                   help="width of the LSTMs (sb3-contrib's and ours) and of the GRU; the FWM "
+                        "agent keeps the paper's LSTM 32 + FWM 16")
     p.add_argument("--agents", nargs="+", default=list(AGENTS),
                    help="which agents to train, in this order")
     p.add_argument("--out", default=None, help="JSON file for the results")
     add_machine_options(p, device="cpu", keep_memory=False)
     args = p.parse_args(argv)
     apply_machine_options(p, args)
+    if args.hidden < 1:
+        p.error(f"--hidden must be a positive width, got {args.hidden}")
     try:
         from sb3_contrib import RecurrentPPO
     except ImportError as err:
@@ -77,15 +82,18 @@ def main(argv=None) -> dict:
                                        policy_kwargs={"core": core, "hidden_size": hidden,
                                                       "net_arch": [64, 64]})
 
+    h = args.hidden
     agents = {
-        "contrib-lstm": ("RecurrentPPO MlpLstmPolicy, LSTM 256 (sb3-contrib)", lambda:
-                         RecurrentPPO("MlpLstmPolicy", env, **ppo)),
-        "contrib-lstm-shared": ("RecurrentPPO MlpLstmPolicy, one LSTM 256 for actor and critic "
-                                "(sb3-contrib)", lambda: RecurrentPPO(
+        "contrib-lstm": (f"RecurrentPPO MlpLstmPolicy, LSTM {h} (sb3-contrib)", lambda:
+                         RecurrentPPO("MlpLstmPolicy", env, **ppo,
+                                      policy_kwargs=dict(lstm_hidden_size=h))),
+        "contrib-lstm-shared": (f"RecurrentPPO MlpLstmPolicy, one LSTM {h} for actor and "
+                                "critic (sb3-contrib)", lambda: RecurrentPPO(
                                     "MlpLstmPolicy", env, **ppo, policy_kwargs=dict(
-                                        shared_lstm=True, enable_critic_lstm=False))),
-        "ppo-lstm": ("RecurrentPPO LSTM 256 (ours)", ours("lstm", 256)),
-        "ppo-gru": ("RecurrentPPO GRU 256 (ours)", ours("gru", 256)),
+                                        lstm_hidden_size=h, shared_lstm=True,
+                                        enable_critic_lstm=False))),
+        "ppo-lstm": (f"RecurrentPPO LSTM {h} (ours)", ours("lstm", h)),
+        "ppo-gru": (f"RecurrentPPO GRU {h} (ours)", ours("gru", h)),
         "ppo-fwm": ("RecurrentPPO FWM-32-16 (ours)", ours("fwm", 32)),
         "a2c-fwm": ("RecurrentA2C FWM-32-16, the paper's preset (ours)", lambda: RecurrentA2C(
             "FWMPolicy", env, seed=args.seed, device=args.device,
@@ -105,7 +113,7 @@ def main(argv=None) -> dict:
                          "parameters": sum(q.numel() for q in model.policy.parameters()),
                          **evaluate(model, args.eval_envs)}
         print(name, json.dumps(results[name]), flush=True)
-    summary = {"seed": args.seed, "n_envs": args.n_envs, "device": args.device,
+    summary = {"seed": args.seed, "n_envs": args.n_envs, "hidden": h, "device": args.device,
                "threads": torch.get_num_threads(), "results": results}
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -14,11 +14,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_compare_recurrent_ppo(tmp_path, run_script):
     out = tmp_path / "cmp.json"
     run_script("benchmarks/compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2,
-               "--eval-envs", 4, "--out", out)
+               "--eval-envs", 4, "--hidden", 8, "--out", out)
     results = json.loads(out.read_text())["results"]
     assert len(results) == 6  # sb3-contrib's two, our PPO with three cores, our A2C
     for r in results.values():
         assert r["timesteps"] >= 60 and r["env_steps_per_s"] > 0
+    # --hidden sets the recurrent width of both libraries' LSTMs alike: with one shared LSTM,
+    # sb3-contrib's policy and ours are the same network, parameter for parameter
+    shared = results["RecurrentPPO MlpLstmPolicy, one LSTM 8 for actor and critic (sb3-contrib)"]
+    assert shared["parameters"] == results["RecurrentPPO LSTM 8 (ours)"]["parameters"]
 
 
 def test_memory_task(tmp_path, run_script):
