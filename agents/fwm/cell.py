@@ -12,6 +12,7 @@ import math
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as nnf
 from torch import nn
 
 from agents.fwm.naive import fwm_scan_reference, make_key
@@ -366,10 +367,12 @@ def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     """One step of a one-layer ``nn.LSTM``: ``x [B, I]`` from ``(h, c) [B, H]``, the rows where
     ``reset [B]`` is True zeroed first. Returns ``(h', c')``; ``h'`` is also the output.
 
-    The same math as :func:`lstm_with_resets` over a one-step sequence, in one ``lstm_cell``
-    (cheaper than ``nn.LSTM`` on one step) and without its host sync: acting makes a call per
-    env step. A module with forward pre-hooks (the language models' weight drop) goes through
-    ``nn.LSTM`` so that the hooks run.
+    The same math as :func:`lstm_with_resets` over a one-step sequence, without ``nn.LSTM``'s
+    per-call overhead and host sync (acting makes a call per env step), and with every ``tanh``
+    as ``2 sigmoid(2x) - 1`` (:func:`~agents.fwm.ops.tanh`; ``torch.lstm_cell`` uses torch's
+    tanh, slower on some CPUs): the four gates are one ``sigmoid`` over the pre-activations,
+    the cell gate's doubled. A module with forward pre-hooks (the language models' weight drop)
+    goes through ``nn.LSTM`` so that the hooks run.
     """
     if reset is not None:
         keep = (~reset).to(h.dtype)[:, None]  # (B, 1)
@@ -377,5 +380,12 @@ def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     if lstm._forward_pre_hooks:
         _, (h, c) = lstm(x[None], (h[None], c[None]))
         return h[0], c[0]
-    return torch.lstm_cell(x, (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
-                           getattr(lstm, "bias_ih_l0", None), getattr(lstm, "bias_hh_l0", None))
+    hidden = h.shape[1]
+    gates = nnf.linear(x, lstm.weight_ih_l0, getattr(lstm, "bias_ih_l0", None))  # (B, 4H)
+    gates = gates.addmm_(h, lstm.weight_hh_l0.t())
+    if getattr(lstm, "bias_hh_l0", None) is not None:
+        gates = gates.add_(lstm.bias_hh_l0)
+    gates[:, 2 * hidden:3 * hidden].mul_(2)  # gates i, f, g, o: g doubled for its tanh
+    i, f, g, o = gates.sigmoid_().chunk(4, 1)
+    c = torch.addcmul(f * c, i, g * 2 - 1)  # g * 2 - 1: tanh of g's pre-activation
+    return o * tanh(c), c

@@ -503,8 +503,19 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
         both = torch.bmm(torch.stack(queries, 1), base)  # (B, 1 or 2, d)
         v_old = scale[:, None] * both[:, 0]
         read_base = None if n0 is None else both[:, 1]
-    if c1.shape[1]:  # + sum_i w_i (k_i . k) u_i
-        past = _weighted_sum(w * _cache_dots(k1, k2, c1, c2, key_mode), cu)  # (B, d)
+    cached = c1.shape[1]
+    c1, c2 = torch.cat([c1, k1[:, None]], 1), torch.cat([c2, k2[:, None]], 1)  # (B, n + 1, d)
+    # a key dot is a product (outer keys) or sum (concatenated keys) of two factor dots; the
+    # second factors of the write's and of every read's dots do not depend on the chained
+    # reads, so one batched product forms them all: (k2, e_1 .. e_Nr) . c2_j
+    second = None
+    if cached or n0 is not None:
+        lefts = k2[:, None] if n0 is None else torch.cat([k2[:, None], e], 1)  # (B, 1 + N_r, d)
+        second = torch.bmm(lefts, c2.transpose(1, 2))  # (B, 1 + N_r, n + 1)
+    if cached:  # + sum_i w_i (k_i . k) u_i
+        first = (c1[:, :cached] * k1[:, None]).sum(-1)  # (B, n)
+        dots = _combine(first, second[:, 0, :cached], key_mode)
+        past = _weighted_sum(w * dots, cu)  # (B, d)
         v_old = past if v_old is None else v_old + past
     u = v if v_old is None else v - v_old  # eq. (3)
     k1_sq, k2_sq = k1.square().sum(-1), k2.square().sum(-1)  # (B,)
@@ -512,12 +523,12 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     s, norm_sq, _ = _clip(norm_sq, c, key_sq, u, v_old)  # eq. (4)
     w = torch.cat([w, c[:, None]], 1) * s[:, None]  # (B, n + 1)
     scale = scale * s
-    c1, c2 = torch.cat([c1, k1[:, None]], 1), torch.cat([c2, k2[:, None]], 1)  # (B, n + 1, d)
     cu = torch.cat([cu, u[:, None]], 1)
     n = n0
     # eq. (7): q_i^T F = scale q_i^T base + sum_j w_j (q_i . k_j) u_j
     for i in range(0 if n0 is None else e.shape[1]):
-        out = _weighted_sum(w * _cache_dots(n, e[:, i], c1, c2, key_mode), cu)  # (B, d)
+        first = (c1 * n[:, None]).sum(-1)  # (B, n + 1)
+        out = _weighted_sum(w * _combine(first, second[:, 1 + i], key_mode), cu)  # (B, d)
         if use_base:
             from_base = read_base if i == 0 else \
                 torch.bmm(_key(n, e[:, i], key_mode)[:, None], base).squeeze(1)
@@ -546,12 +557,9 @@ def _clip(norm_sq, c, key_sq, u, v_old):
     return s, g_sq * s.square(), g_sq
 
 
-def _cache_dots(a1, a2, b1, b2, key_mode):
-    """``make_key(a1, a2) . make_key(b1_i, b2_i)`` for each cached step i, ``[B, n]``, from
-    ``a1, a2 [B, d]`` and ``b1, b2 [B, n, d]`` (broadcast products: at one step these are far
-    too small for a batch of matmuls to pay)."""
-    first = (b1 * a1[:, None]).sum(-1)
-    second = (b2 * a2[:, None]).sum(-1)
+def _combine(first, second, key_mode):
+    """A key dot ``make_key(a1, a2) . make_key(b1, b2)`` from its factor dots ``first = a1 .
+    b1`` and ``second = a2 . b2``."""
     return first * second if key_mode == "outer" else first + second
 
 

@@ -398,8 +398,9 @@ def test_named_settings_are_the_options_they_list():
 
 
 def test_lstm_step_equals_a_one_step_lstm_call_with_resets():
-    """lstm_step (acting's LSTM step, one lstm_cell) is nn.LSTM over a one-step sequence, rows
-    with reset starting from zeros; a module with forward pre-hooks (weight drop) runs them."""
+    """lstm_step (acting's LSTM step) is nn.LSTM over a one-step sequence, outputs and
+    gradients, rows with reset starting from zeros; a module with forward pre-hooks (weight
+    drop) runs them."""
     torch.manual_seed(0)
     lstm = nn.LSTM(5, 7).double()
     x, h, c = (torch.randn(4, n, dtype=D64) for n in (5, 7, 7))
@@ -412,6 +413,18 @@ def test_lstm_step_equals_a_one_step_lstm_call_with_resets():
     h_zero, _ = lstm_step(lstm, x[1:2], torch.zeros(1, 7, dtype=D64),
                           torch.zeros(1, 7, dtype=D64), None)
     torch.testing.assert_close(h_new[1:2], h_zero, rtol=0, atol=1e-12)  # reset: from zeros
+
+    def gradients(step):  # of inputs, state and weights, through both outputs
+        leaves = [t.clone().requires_grad_() for t in (x, h, c)]
+        lstm.zero_grad()
+        h_out, c_out = step(*leaves)
+        (h_out.sin().sum() + c_out.cos().sum()).backward()
+        return [t.grad for t in leaves] + [p.grad.clone() for p in lstm.parameters()]
+
+    ours = gradients(lambda x_, h_, c_: lstm_step(lstm, x_, h_, c_, reset))
+    ref = gradients(lambda x_, h_, c_: lstm_with_resets(lstm, x_[None], h_, c_, reset[None])[1])
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
     dropped = weight_drop_(nn.LSTM(5, 7).double(), 0.5)  # a pre-hook draws a mask per call
     torch.manual_seed(1)
