@@ -39,10 +39,10 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
-from agents.vec_env import GymnasiumVecEnv, make_vec_env
+from agents.vec_env import BatchedVecMonitor, GymnasiumVecEnv, make_vec_env
 from training.atomic import atomic_write, interrupts_deferred
 from training.distributed import (
     any_process,
@@ -75,10 +75,10 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy: ``"FWMPolicy"``, ``"LstmPolicy"`` or a :class:`RecurrentActorCriticPolicy`
             subclass.
         env: an SB3 ``VecEnv``, a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode
-            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and ``VecMonitor``), any
-            registered Gymnasium id (``n_envs`` envs by :func:`~agents.vec_env.make_vec_env`:
-            natively batched for MetroPOMDP, SB3's ``make_vec_env`` otherwise) or a
-            ``gymnasium.Env``.
+            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and
+            :class:`~agents.vec_env.BatchedVecMonitor`), any registered Gymnasium id (``n_envs``
+            envs by :func:`~agents.vec_env.make_vec_env`: natively batched for MetroPOMDP, SB3's
+            ``make_vec_env`` otherwise) or a ``gymnasium.Env``.
         learning_rate: float or schedule.
         n_steps: steps per env per rollout (= truncated-BPTT length).
         gamma: discount.
@@ -145,7 +145,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         if isinstance(env, str):
             return make_vec_env(env, num_envs=n_envs)
         if isinstance(env, gym.vector.VectorEnv):
-            return VecMonitor(GymnasiumVecEnv(env))
+            return BatchedVecMonitor(GymnasiumVecEnv(env))
         return env
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:

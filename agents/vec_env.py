@@ -13,21 +13,52 @@ loop except over the envs whose episode just ended - and keeps SB3's episode-end
 * ``infos[i]["TimeLimit.truncated"]`` is True when the episode was cut by a time limit rather
   than terminated.
 
-It works under ``VecMonitor`` (episode return and length statistics) and
+It works under ``VecMonitor`` (episode return and length statistics; :class:`BatchedVecMonitor`
+gives the same without a loop over every env at every step) and
 ``stable_baselines3.common.evaluation.evaluate_policy``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from training.validation import check_positive_int
+
+
+class BatchedVecMonitor(VecMonitor):
+    """SB3's ``VecMonitor`` (the same statistics, infos and results file) without its Python
+    loop over every env at every step: the per-env work is done only for the envs whose episode
+    ended, found with one ``np.flatnonzero``, and the counters are reset together."""
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        ended = np.flatnonzero(dones)
+        if ended.size:
+            infos = list(infos)
+            elapsed = round(time.time() - self.t_start, 6)
+            for i in ended.tolist():
+                info = infos[i].copy()
+                episode = {"r": self.episode_returns[i], "l": self.episode_lengths[i],
+                           "t": elapsed}
+                for key in self.info_keywords:
+                    episode[key] = info[key]
+                info["episode"] = episode
+                if self.results_writer:
+                    self.results_writer.write_row(episode)
+                infos[i] = info
+            self.episode_count += ended.size
+            self.episode_returns[ended] = 0
+            self.episode_lengths[ended] = 0
+        return obs, rewards, dones, infos
 
 
 def _autoreset_mode(env: VectorEnv) -> AutoresetMode | None:
@@ -151,8 +182,8 @@ def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs)
 
     Where the id has a native vector env that accepts ``autoreset_mode`` (the MetroPOMDP
     family), that env in ``SAME_STEP`` mode, wrapped in :class:`GymnasiumVecEnv` and
-    (``monitor=True``) ``VecMonitor``: one batched step per SB3 step. Otherwise SB3's own
-    ``make_vec_env`` (a ``DummyVecEnv`` of ``Monitor``-wrapped single envs, whatever
+    (``monitor=True``) :class:`BatchedVecMonitor`: one batched step per SB3 step. Otherwise
+    SB3's own ``make_vec_env`` (a ``DummyVecEnv`` of ``Monitor``-wrapped single envs, whatever
     ``monitor`` says), as an SB3 user would build it.
 
     Raises:
@@ -162,12 +193,10 @@ def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs)
 
     check_positive_int("num_envs", num_envs)
     if has_native_same_step(env_id):
-        from stable_baselines3.common.vec_env import VecMonitor
-
         venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
                             autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
         env = GymnasiumVecEnv(venv)
-        return VecMonitor(env) if monitor else env
+        return BatchedVecMonitor(env) if monitor else env
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     return sb3_make_vec_env(env_id, n_envs=num_envs, env_kwargs=env_kwargs or None)
@@ -177,5 +206,5 @@ def make_metro_vec_env(env_id: str = "MetroPOMDP-v0", num_envs: int = 600, monit
                        **env_kwargs) -> VecEnv:
     """A batched MetroPOMDP env ready for SB3 (:func:`make_vec_env` with the paper's defaults):
     the native vector env in ``SAME_STEP`` mode, wrapped in :class:`GymnasiumVecEnv` and
-    (``monitor=True``) ``VecMonitor``."""
+    (``monitor=True``) :class:`BatchedVecMonitor`."""
     return make_vec_env(env_id, num_envs, monitor, **env_kwargs)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: env-steps/s of the native MetroPOMDPVectorEnv against gymnasium's SyncVectorEnv
-over the same number of single MetroPOMDPEnv s, in one process, with their ratio.
+over the same number of single MetroPOMDPEnv s, in one process, with their ratio; and the
+native env as the agents see it (an SB3 VecEnv under SB3's VecMonitor and under
+BatchedVecMonitor).
 
 Example:
     python benchmarks/bench_env.py --num-envs 600
@@ -14,8 +16,10 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.vec_env import VecMonitor
 
 import metro_pomdp  # noqa: F401  (registers the envs)
+from agents.vec_env import BatchedVecMonitor, make_metro_vec_env
 from training.cli import HelpFormatter
 
 
@@ -30,6 +34,21 @@ def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> flo
         for a in actions:
             envs.step(a)
         best = max(best, n_steps * envs.num_envs / (time.perf_counter() - start))
+    return best
+
+
+def sb3_steps_per_second(venv, n_steps: int, seed: int = 0, repeats: int = 3) -> float:
+    """:func:`steps_per_second` for an SB3 ``VecEnv``."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(venv.action_space.n, size=(n_steps, venv.num_envs))
+    best = 0.0
+    for _ in range(repeats):
+        venv.seed(seed)
+        venv.reset()
+        start = time.perf_counter()
+        for a in actions:
+            venv.step(a)
+        best = max(best, n_steps * venv.num_envs / (time.perf_counter() - start))
     return best
 
 
@@ -50,13 +69,17 @@ def main(argv: list[str] | None = None) -> dict:
     sync = gym.make_vec("MetroPOMDP-v0", num_envs=args.num_envs, vectorization_mode="sync")
     sync_rate = steps_per_second(sync, args.sync_steps)
     rows["gymnasium SyncVectorEnv (NextStep)"] = sync_rate
+    for monitor in (VecMonitor, BatchedVecMonitor):
+        venv = monitor(make_metro_vec_env(num_envs=args.num_envs, monitor=False))
+        rows[f"SameStep as SB3 VecEnv, {monitor.__name__}"] = sb3_steps_per_second(venv,
+                                                                               args.steps)
 
     print(f"MetroPOMDP-v0, {args.num_envs} envs, {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}, gymnasium {gym.__version__}")
-    print(f"| {'vector env':<40} | {'env-steps/s':>12} | {'vs Sync':>8} |")
-    print(f"|{'-' * 42}|{'-' * 14}|{'-' * 10}|")
+    print(f"| {'vector env':<46} | {'env-steps/s':>12} | {'vs Sync':>8} |")
+    print(f"|{'-' * 48}|{'-' * 14}|{'-' * 10}|")
     for name, rate in rows.items():
-        print(f"| {name:<40} | {rate:>12,.0f} | {rate / sync_rate:>7.1f}x |")
+        print(f"| {name:<46} | {rate:>12,.0f} | {rate / sync_rate:>7.1f}x |")
     return rows
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -140,3 +141,50 @@ def test_the_wall_clock_bar_counts_minutes(capsys):
     model.learn(16, callback=WallClockLimit(120, progress=True))
     bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert "/2.0 min" in bar and "steps/s" in bar and "s/s" not in bar.replace("steps/s", "")
+
+
+def test_batched_vec_monitor_gives_vec_monitors_infos_and_results_file(tmp_path):
+    """BatchedVecMonitor is SB3's VecMonitor without the per-env loop: over envs whose episodes
+    end at different steps, the same infos (episode return, length, info keywords), episode
+    count and results-file rows (all but the wall times)."""
+    import csv
+
+    from gymnasium.vector import AutoresetMode
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from agents.vec_env import BatchedVecMonitor
+
+    def monitored(cls, name):
+        venv = gym.make_vec("CartPole-v1", num_envs=6, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+        env = cls(GymnasiumVecEnv(venv), filename=str(tmp_path / name),
+                  info_keywords=("TimeLimit.truncated",))
+        env.seed(3)
+        env.reset()
+        return env
+
+    ours, sb3 = monitored(BatchedVecMonitor, "ours"), monitored(VecMonitor, "sb3")
+    actions = np.random.default_rng(0).integers(0, 2, size=(200, 6))
+    ended, partial_steps = 0, 0
+    for step_actions in actions:
+        a, b = ours.step(step_actions), sb3.step(step_actions)
+        partial_steps += 0 < a[2].sum() < 6  # some envs' episodes end, not all
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[2], b[2])
+        for info_a, info_b in zip(a[3], b[3], strict=True):
+            assert info_a.keys() == info_b.keys()
+            if "episode" in info_b:
+                ended += 1
+                episode_a, episode_b = dict(info_a["episode"]), dict(info_b["episode"])
+                assert abs(episode_a.pop("t") - episode_b.pop("t")) < 1.0
+                assert episode_a == episode_b
+    assert 20 < ended == ours.episode_count == sb3.episode_count
+    assert partial_steps > 10
+    ours.close(), sb3.close()
+
+    def rows(name):
+        with open(tmp_path / f"{name}.monitor.csv") as f:
+            next(f)  # the JSON header line (with a start time)
+            return [{k: v for k, v in row.items() if k != "t"} for row in csv.DictReader(f)]
+
+    assert rows("ours") == rows("sb3") and len(rows("ours")) == ended

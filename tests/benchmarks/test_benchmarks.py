@@ -70,7 +70,7 @@ def test_bench_a2c_prints_table(run_script):
 def test_bench_env_prints_table(run_script):
     out = run_script("benchmarks/bench_env.py", "--num-envs", 8, "--steps", 20,
                      "--sync-steps", 5).stdout
-    assert "SyncVectorEnv" in out and "native" in out
+    assert "SyncVectorEnv" in out and "native" in out and "BatchedVecMonitor" in out
 
 
 def test_bench_lm_runs(run_script):
