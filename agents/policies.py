@@ -291,8 +291,12 @@ class RecurrentActorCriticPolicy(BasePolicy):
             for module, gain in ((self.mlp_extractor, np.sqrt(2)), (self.action_net, 0.01),
                                  (self.value_net, 1.0)):
                 module.apply(partial(self.init_weights, gain=gain))
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),
-                                              **self.optimizer_kwargs)
+        kwargs = dict(self.optimizer_kwargs)
+        if self.optimizer_class is torch.optim.Adam and not {"foreach", "fused"} & set(kwargs):
+            # torch's multi-tensor Adam: on a CPU its default is the per-parameter loop, which
+            # gives the same numbers a few times slower (a PPO minibatch is an optimizer step)
+            kwargs["foreach"] = True
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

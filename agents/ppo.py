@@ -136,19 +136,21 @@ class RecurrentPPO(RecurrentA2C):
         stopped_early = False
         for _ in range(self.n_epochs):
             for idx in torch.randperm(buf.n_envs, device=dev).split(per_batch):
+                def cols(x: torch.Tensor) -> torch.Tensor:  # the minibatch's envs, (T, b, ...)
+                    return x.index_select(1, idx)  # a few times faster than advanced indexing
+
                 values, log_prob, entropy = policy.evaluate_actions(
-                    obs[:, idx], actions[:, idx], _rows(self._rollout_state, idx),
-                    starts[:, idx])
-                adv = advantages[:, idx]
+                    cols(obs), cols(actions), _rows(self._rollout_state, idx), cols(starts))
+                adv = cols(advantages)
                 if self.normalize_advantage and adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                log_ratio = log_prob - old_log_prob[:, idx]
+                log_ratio = log_prob - cols(old_log_prob)
                 ratio = log_ratio.exp()
                 policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip, 1 + clip)).mean()
                 if self.clip_range_vf is not None:  # the value moves at most that far per update
-                    old = old_values[:, idx]
+                    old = cols(old_values)
                     values = old + (values - old).clamp(-self.clip_range_vf, self.clip_range_vf)
-                value_loss = F.mse_loss(returns[:, idx], values)
+                value_loss = F.mse_loss(cols(returns), values)
                 entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
                 with torch.no_grad():  # http://joschu.net/blog/kl-approx.html, as SB3
                     approx_kl = ((ratio - 1) - log_ratio).mean().item()
