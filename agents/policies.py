@@ -332,8 +332,12 @@ class RecurrentActorCriticPolicy(BasePolicy):
         """Core output ``[..., H]`` -> values ``[...]``."""
         return self.value_net(self.mlp_extractor.forward_critic(latent)).squeeze(-1)
 
+    def _action_logits(self, latent: torch.Tensor) -> torch.Tensor:
+        """Core output ``[..., H]`` -> the action head's output (logits or Gaussian means)."""
+        return self.action_net(self.mlp_extractor.forward_actor(latent))
+
     def _distribution(self, latent: torch.Tensor) -> Distribution:
-        mean_actions = self.action_net(self.mlp_extractor.forward_actor(latent))
+        mean_actions = self._action_logits(latent)
         if isinstance(self.action_dist, DiagGaussianDistribution):
             return self.action_dist.proba_distribution(mean_actions, self.log_std)
         if isinstance(self.action_dist, CategoricalDistribution):
@@ -394,7 +398,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         normalised logits, softmax and ``multinomial`` call; the mode is the argmax of the
         probabilities) without building the distribution objects, a few small ops fewer per
         env step while acting."""
-        logits = self.action_net(self.mlp_extractor.forward_actor(latent))
+        logits = self._action_logits(latent)
         logits = logits - logits.logsumexp(-1, keepdim=True)
         probs = logits.softmax(-1)
         if deterministic:

@@ -16,7 +16,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 import metro_pomdp  # noqa: F401  (registers the envs)
 from agents.vec_env import BatchedVecMonitor, make_metro_vec_env
@@ -24,31 +24,23 @@ from training.cli import HelpFormatter
 
 
 def steps_per_second(envs, n_steps: int, seed: int = 0, repeats: int = 3) -> float:
-    """Best of ``repeats`` timings of ``n_steps`` batched steps with random actions."""
+    """Best of ``repeats`` timings of ``n_steps`` batched steps with random actions, of a
+    Gymnasium vector env or an SB3 ``VecEnv`` (which seeds and resets in two calls)."""
+    sb3 = isinstance(envs, VecEnv)
+    space = envs.action_space if sb3 else envs.single_action_space
     rng = np.random.default_rng(seed)
-    actions = rng.integers(envs.single_action_space.n, size=(n_steps, envs.num_envs))
+    actions = rng.integers(space.n, size=(n_steps, envs.num_envs))
     best = 0.0
     for _ in range(repeats):
-        envs.reset(seed=seed)
+        if sb3:
+            envs.seed(seed)
+            envs.reset()
+        else:
+            envs.reset(seed=seed)
         start = time.perf_counter()
         for a in actions:
             envs.step(a)
         best = max(best, n_steps * envs.num_envs / (time.perf_counter() - start))
-    return best
-
-
-def sb3_steps_per_second(venv, n_steps: int, seed: int = 0, repeats: int = 3) -> float:
-    """:func:`steps_per_second` for an SB3 ``VecEnv``."""
-    rng = np.random.default_rng(seed)
-    actions = rng.integers(venv.action_space.n, size=(n_steps, venv.num_envs))
-    best = 0.0
-    for _ in range(repeats):
-        venv.seed(seed)
-        venv.reset()
-        start = time.perf_counter()
-        for a in actions:
-            venv.step(a)
-        best = max(best, n_steps * venv.num_envs / (time.perf_counter() - start))
     return best
 
 
@@ -71,8 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows["gymnasium SyncVectorEnv (NextStep)"] = sync_rate
     for monitor in (VecMonitor, BatchedVecMonitor):
         venv = monitor(make_metro_vec_env(num_envs=args.num_envs, monitor=False))
-        rows[f"SameStep as SB3 VecEnv, {monitor.__name__}"] = sb3_steps_per_second(venv,
-                                                                               args.steps)
+        rows[f"SameStep as SB3 VecEnv, {monitor.__name__}"] = steps_per_second(venv, args.steps)
 
     print(f"MetroPOMDP-v0, {args.num_envs} envs, {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}, gymnasium {gym.__version__}")
