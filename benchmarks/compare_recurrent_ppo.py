@@ -13,10 +13,12 @@ PPO agents share one configuration: sb3-contrib's defaults (clip 0.2, GAE 0.95) 
 rollouts of one episode (``n_steps=30``), the paper's discount 0.9 and entropy coefficient
 0.03, minibatches of 100 episodes and 4 epochs (10 epochs of 128-step minibatches would take
 hours on 600 envs); LSTM and GRU of ``--hidden`` units (256 by default, sb3-contrib's default
-width), the FWM agent's LSTM 32 + FWM 16, and 64-64 MLP heads on every policy. sb3-contrib's default policy has separate
-actor and critic LSTMs (twice the recurrent arithmetic of ours); ``contrib-lstm-shared`` is
-its policy with one LSTM for both (``shared_lstm=True``: the network of ours, except that
-its value loss does not train the LSTM). ``--agents`` picks a subset.
+width), the FWM agent's LSTM 32 + FWM 16, and the same actor and critic heads on every
+policy (``--net-arch``: SB3's 64-64 MLPs by default; none: linear heads, as in the paper's
+agent). sb3-contrib's default policy has separate actor and critic LSTMs (twice the recurrent
+arithmetic of ours); ``contrib-lstm-shared`` is its policy with one LSTM for both
+(``shared_lstm=True``: the network of ours, except that its value loss does not train the
+LSTM). ``--agents`` picks a subset.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def main(argv=None) -> dict:
     p.add_argument("--hidden", type=int, default=256,
                    help="width of the LSTMs (sb3-contrib's and ours) and of the GRU; the FWM "
                         "agent keeps the paper's LSTM 32 + FWM 16")
+    p.add_argument("--net-arch", type=int, nargs="*", default=[64, 64],
+                   help="actor and critic MLP widths of every policy, sb3-contrib's and ours "
+                        "(SB3's net_arch); none: linear heads on the recurrent core's output, "
+                        "as in the paper's agent")
     p.add_argument("--agents", nargs="+", default=list(AGENTS),
                    help="which agents to train, in this order")
     p.add_argument("--out", default=None, help="JSON file for the results")
@@ -67,6 +73,8 @@ def main(argv=None) -> dict:
     apply_machine_options(p, args)
     if args.hidden < 1:
         p.error(f"--hidden must be a positive width, got {args.hidden}")
+    if any(width < 1 for width in args.net_arch):
+        p.error(f"--net-arch widths must be positive, got {args.net_arch}")
     try:
         from sb3_contrib import RecurrentPPO
     except ImportError as err:
@@ -76,28 +84,30 @@ def main(argv=None) -> dict:
     batch = 30 * min(100, args.n_envs)  # minibatches of 100 whole episodes
     ppo = dict(n_steps=30, batch_size=batch, n_epochs=4, gamma=0.9, ent_coef=0.03,
                seed=args.seed, device=args.device)
+    heads = list(args.net_arch)
 
     def ours(core, hidden):
         return lambda: OurRecurrentPPO("RecurrentActorCriticPolicy", env, **ppo,
                                        policy_kwargs={"core": core, "hidden_size": hidden,
-                                                      "net_arch": [64, 64]})
+                                                      "net_arch": heads})
 
     h = args.hidden
     agents = {
         "contrib-lstm": (f"RecurrentPPO MlpLstmPolicy, LSTM {h} (sb3-contrib)", lambda:
                          RecurrentPPO("MlpLstmPolicy", env, **ppo,
-                                      policy_kwargs=dict(lstm_hidden_size=h))),
+                                      policy_kwargs=dict(lstm_hidden_size=h,
+                                                         net_arch=heads))),
         "contrib-lstm-shared": (f"RecurrentPPO MlpLstmPolicy, one LSTM {h} for actor and "
                                 "critic (sb3-contrib)", lambda: RecurrentPPO(
                                     "MlpLstmPolicy", env, **ppo, policy_kwargs=dict(
-                                        lstm_hidden_size=h, shared_lstm=True,
+                                        lstm_hidden_size=h, net_arch=heads, shared_lstm=True,
                                         enable_critic_lstm=False))),
         "ppo-lstm": (f"RecurrentPPO LSTM {h} (ours)", ours("lstm", h)),
         "ppo-gru": (f"RecurrentPPO GRU {h} (ours)", ours("gru", h)),
         "ppo-fwm": ("RecurrentPPO FWM-32-16 (ours)", ours("fwm", 32)),
         "a2c-fwm": ("RecurrentA2C FWM-32-16, the paper's preset (ours)", lambda: RecurrentA2C(
             "FWMPolicy", env, seed=args.seed, device=args.device,
-            policy_kwargs={"net_arch": [64, 64]}, **PAPER_PRESET)),
+            policy_kwargs={"net_arch": heads}, **PAPER_PRESET)),
     }
     unknown = set(args.agents) - set(agents)
     if unknown:
@@ -113,7 +123,8 @@ def main(argv=None) -> dict:
                          "parameters": sum(q.numel() for q in model.policy.parameters()),
                          **evaluate(model, args.eval_envs)}
         print(name, json.dumps(results[name]), flush=True)
-    summary = {"seed": args.seed, "n_envs": args.n_envs, "hidden": h, "device": args.device,
+    summary = {"seed": args.seed, "n_envs": args.n_envs, "hidden": h, "net_arch": heads,
+               "device": args.device,
                "threads": torch.get_num_threads(), "results": results}
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -25,6 +25,19 @@ def test_compare_recurrent_ppo(tmp_path, run_script):
     assert shared["parameters"] == results["RecurrentPPO LSTM 8 (ours)"]["parameters"]
 
 
+def test_compare_recurrent_ppo_heads_are_the_same_for_both_libraries(tmp_path, run_script):
+    out = tmp_path / "cmp.json"
+    run_script("benchmarks/compare_recurrent_ppo.py", "--timesteps", 60, "--n-envs", 2,
+               "--eval-envs", 2, "--hidden", 8, "--net-arch", "--out", out,
+               "--agents", "contrib-lstm-shared", "ppo-lstm")
+    summary = json.loads(out.read_text())
+    assert summary["net_arch"] == []
+    shared, ours = summary["results"].values()
+    # linear heads on an LSTM 8 with one-hot actions in MetroPOMDP's 17 observation features:
+    # LSTM 4 * 8 * (17 + 8) + 2 * 4 * 8, actor 8 * 3 + 3, critic 8 + 1, in both libraries
+    assert shared["parameters"] == ours["parameters"] == 4 * 8 * 25 + 64 + 27 + 9
+
+
 def test_memory_task(tmp_path, run_script):
     out = tmp_path / "memory.json"
     run_script("benchmarks/memory_task.py", "--timesteps", 256, "--a2c-timesteps", 240,
