@@ -127,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vf-coef", type=float, default=PAPER_PRESET["vf_coef"],
                    help="value-loss coefficient")
     p.add_argument("--normalize-advantage", action=argparse.BooleanOptionalAction,
-                   default=None, help="standardise advantages per update (not in the paper; "
-                   "default: off for A2C, on for PPO as in SB3)")
+                   default=None,
+                   help="standardise advantages per update (PPO: per minibatch); not in the "
+                        "paper, and off by default for both algorithms (SB3's PPO has it on; "
+                        "on MetroPOMDP it kept PPO's FWM agent on the plateau)")
     p.add_argument("--n-envs", type=int, default=PAPER_N_ENVS,
                    help="parallel envs; env i plays graph i unless --random-graph (paper: 600)")
     p.add_argument("--random-graph", action="store_true",
