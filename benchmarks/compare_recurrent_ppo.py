@@ -84,7 +84,7 @@ def main(argv=None) -> dict:
     batch = 30 * min(100, args.n_envs)  # minibatches of 100 whole episodes
     ppo = dict(n_steps=30, batch_size=batch, n_epochs=4, gamma=0.9, ent_coef=0.03,
                seed=args.seed, device=args.device)
-    heads = list(args.net_arch)
+    heads = args.net_arch
 
     def ours(core, hidden):
         return lambda: OurRecurrentPPO("RecurrentActorCriticPolicy", env, **ppo,

@@ -21,6 +21,18 @@ CORES = [("fwm", {"hidden_size": 8, "d_fwm": 4}), ("lstm", {"hidden_size": 8}),
          ("gru", {"hidden_size": 8})]
 
 
+def assert_same_optimizer_state(model, other) -> dict:
+    """Two models' Adam state is equal bit for bit: every parameter's moments and step count
+    (a fresh optimizer would restart them). Returns the first model's state."""
+    saved, restored = (m.policy.optimizer.state_dict()["state"] for m in (model, other))
+    assert len(saved) == len(list(model.policy.parameters())) and saved.keys() == restored.keys()
+    for key in saved:
+        assert saved[key].keys() == restored[key].keys() >= {"step", "exp_avg", "exp_avg_sq"}
+        for name in saved[key]:
+            torch.testing.assert_close(saved[key][name], restored[key][name], rtol=0, atol=0)
+    return saved
+
+
 class ElmanCore(torch.nn.Module):
     """A user's recurrent core, written against the documented interface only
     (agents.policies.CORE_INTERFACE): h_t = tanh(W x_t + U h_t-1), one Python step at a time."""
@@ -402,12 +414,7 @@ def test_save_load_identical_actions(tmp_path, core, kwargs):
         for a, b in zip(state_a, state_b, strict=True):
             np.testing.assert_array_equal(a, b)
         obs, _, starts, _ = env.step(act_a)
-    saved, restored = (m.policy.optimizer.state_dict()["state"] for m in (model, loaded))
-    assert len(saved) == len(list(model.policy.parameters())) and saved.keys() == restored.keys()
-    for key in saved:  # every moment and the step count of every parameter
-        assert saved[key].keys() == restored[key].keys() >= {"step", "exp_avg", "exp_avg_sq"}
-        for name in saved[key]:
-            torch.testing.assert_close(saved[key][name], restored[key][name], rtol=0, atol=0)
+    saved = assert_same_optimizer_state(model, loaded)
     assert float(saved[0]["step"]) == model._n_updates > 0
 
 
@@ -436,11 +443,7 @@ def test_a_resumed_model_makes_the_update_the_uninterrupted_one_makes(tmp_path):
     assert resumed._n_updates == model._n_updates == 4
     for p, q in zip(model.policy.parameters(), resumed.policy.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    a, b = (m.policy.optimizer.state_dict()["state"] for m in (model, resumed))
-    assert a.keys() == b.keys() and len(a) > 0
-    for key in a:
-        for name in a[key]:
-            torch.testing.assert_close(a[key][name], b[key][name], rtol=0, atol=0)
+    assert_same_optimizer_state(model, resumed)
 
 
 def test_predict_takes_either_fwm_state_and_names_a_bad_one():

@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from agents.ppo import RecurrentPPO
 from agents.vec_env import GymnasiumVecEnv, make_vec_env
 
-from .test_a2c import CORES, CueRecallVectorEnv, ElmanCore
+from .test_a2c import CORES, CueRecallVectorEnv, ElmanCore, assert_same_optimizer_state
 
 
 @pytest.mark.parametrize("core,kwargs", [*CORES, (ElmanCore, {"hidden_size": 8})],
@@ -129,13 +129,7 @@ def test_save_load_and_settings_checks(tmp_path):
     a, _ = model.predict(obs, None, starts, deterministic=True)
     b, _ = loaded.predict(obs, None, starts, deterministic=True)
     np.testing.assert_array_equal(a, b)
-    # Adam's moments and step counts come back too (a fresh optimizer would restart them)
-    saved, restored = (m.policy.optimizer.state_dict()["state"] for m in (model, loaded))
-    assert len(saved) == len(list(model.policy.parameters())) and saved.keys() == restored.keys()
-    for key in saved:
-        assert saved[key].keys() == restored[key].keys() >= {"step", "exp_avg", "exp_avg_sq"}
-        for name in saved[key]:
-            torch.testing.assert_close(saved[key][name], restored[key][name], rtol=0, atol=0)
+    saved = assert_same_optimizer_state(model, loaded)  # Adam's moments and steps came back
     assert float(saved[0]["step"]) > 0  # one step per minibatch
     for bad, match in (({"batch_size": 7}, "multiple of n_steps"),
                        ({"batch_size": 18}, "divides"), ({"n_epochs": 0}, "n_epochs"),
