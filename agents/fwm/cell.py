@@ -233,13 +233,20 @@ class FWMCell(nn.Module):
             h = torch.zeros(batch, cfg.hidden_size, device=x.device, dtype=x.dtype)
             fw = self.initial_state(batch, x.device, x.dtype).F if reference else None
             state = FWMState(h, h, fw)
-        elif isinstance(state, FWMStepState):
-            state = state.as_state(cfg.key_mode)
         for name, mask in (("reset", reset), ("write_mask", write_mask),
                            ("read_mask", read_mask)):
             if mask is not None and (mask.shape != (steps, batch) or mask.dtype != torch.bool):
                 raise ValueError(f"{name} must be a bool tensor [T={steps}, B={batch}], got "
                                  f"{mask.dtype} {tuple(mask.shape)}")
+        if isinstance(state, FWMStepState):
+            if (not reference and steps and reset is not None and bool(reset[0].all())
+                    and not any(t.requires_grad for t in state.memory)):
+                # every row forgets the memory before step 0 (a rollout that starts with every
+                # episode, as the A2C update's): the scan starts empty, F is not formed from
+                # the low-rank form only to be dropped
+                state = FWMState(state.h, state.c, None)
+            else:
+                state = state.as_state(cfg.key_mode)
         h_seq, (h, c) = self._lstm(x, state, reset)  # (T, B, H)
         k1, k2, v, beta, n0, e = self._project(h_seq, write_mask)
         scan = fwm_scan_reference if reference else fwm_scan

@@ -336,6 +336,37 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
         torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
 
 
+
+
+def test_sequence_from_a_step_state_that_resets_everywhere_forms_no_memory(monkeypatch):
+    """A rollout whose every row starts an episode at step 0 (the A2C update) runs from the
+    acting state without folding its low-rank memory into F, and gives what the folded state
+    gives; a row that does not reset still needs F, and gets it."""
+    import agents.fwm.cell as cell_module
+
+    torch.manual_seed(0)
+    cell = FWMCell(cell_config()).double()
+    x = torch.randn(6, 3, 6, dtype=D64)
+    with torch.no_grad():  # as in acting
+        _, state = cell.step(x[0], None, None)
+        _, state = cell.step(x[1], state, None)  # a non-empty low-rank memory
+    assert state.w.abs().sum() > 0
+    folded = state.as_state(cell.config.key_mode)
+    reset = torch.zeros(6, 3, dtype=torch.bool)
+    reset[0] = True
+    expected, final = cell(x, folded, reset=reset)
+    folds = []
+    monkeypatch.setattr(cell_module, "fold", lambda *a: folds.append(1) or fold(*a))
+    out, final_from_step = cell(x, state, reset=reset)
+    assert not folds
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    for a, b in zip(final_from_step, final, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    reset[0, 1] = False  # row 1 continues its episode: its memory is read
+    expected, _ = cell(x, folded, reset=reset)
+    out, _ = cell(x, state, reset=reset)
+    assert folds
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
 def _projections(cell, x):
     with torch.no_grad():
         return cell._project(cell._lstm(x, cell.initial_state(x.shape[1], dtype=x.dtype),
