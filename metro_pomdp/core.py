@@ -218,11 +218,19 @@ class MetroCore:
         self.last_step: Transition | None = None  # set by every step(); t == 0 after a reset
         self._synced_t = True  # all envs at the same step: draws are rows, not gathers
         t_len = c.episode_length
-        self._goal_off = np.zeros((t_len, n), dtype=np.int64)  # [T, N] per-step draws
-        self._agent_off = np.zeros((t_len, n), dtype=np.int64)
+        # [T, N] per-step draws, as the shift 1 + offset that a placement adds to a location
+        self._goal_shift = np.ones((t_len, n), dtype=np.int64)
+        self._agent_shift = np.ones((t_len, n), dtype=np.int64)
         self._rows = np.arange(n)
         self._table_start = self._rows * (c.n_actions * c.n_states)  # row offsets into table
-        self._obs_start3 = np.tile(self._rows * c.obs_dim, 3)  # row offsets, three one-hots
+        self._flat_table = self.table.reshape(-1)  # a view: reset writes table in place
+        # flat offsets of the three one-hots of every row (goal, agent, previous action), and
+        # an observation with the constant feature set, copied by observe()
+        s, na = c.n_states, c.n_actions
+        self._obs_start3 = np.concatenate([self._rows * c.obs_dim + off
+                                           for off in (0, s, 2 * s)])
+        self._obs_blank = np.zeros((n, c.obs_dim), dtype=np.float32)
+        self._obs_blank[:, 2 * s + na + 1] = 1.0
         self._adjacency: np.ndarray | None = None  # sampled graphs [N, A, S, S] in sample mode
 
     # ----------------------------------------------------------------------------- randomness
@@ -260,8 +268,8 @@ class MetroCore:
         self.goal[idx] = goal
         self.agent[idx] = (goal + 1 + _below(lo[1], c.n_states - 1)) % c.n_states
         # placements after steps 1..T: offsets from the old reward location and from the new one
-        self._goal_off[:, idx] = _below(hi[2:], c.n_states - 1)
-        self._agent_off[:, idx] = _below(lo[2:], c.n_states - 1)
+        self._goal_shift[:, idx] = 1 + _below(hi[2:], c.n_states - 1)
+        self._agent_shift[:, idx] = 1 + _below(lo[2:], c.n_states - 1)
         self.timer[idx] = 0
         self.t[idx] = 0
         self.prev_action[idx] = c.n_actions
@@ -289,17 +297,22 @@ class MetroCore:
         a = np.asarray(actions)
         if a.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {a.shape}")
-        if not np.issubdtype(a.dtype, np.integer):
-            if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
-                a = a.astype(np.int64)
-            else:
+        if a.dtype != np.int64:  # (int64, what agents pass, needs no dtype inspection)
+            if np.issubdtype(a.dtype, np.integer):
+                if (a.astype(np.uint64, copy=False) >= self.config.n_actions).any():
+                    self._raise_out_of_range(a)  # (before int64 could wrap a large uint64)
+            elif not (np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a))):
                 raise ValueError(f"actions must be integers, got dtype {a.dtype} ({a!r})")
-        if (a.astype(np.uint64, copy=False) >= self.config.n_actions).any():  # negatives wrap
-            bad = np.flatnonzero((a < 0) | (a >= self.config.n_actions))
-            raise ValueError(f"actions must lie in [0, {self.config.n_actions}), got "
-                             f"{a[bad[:5]].tolist()} at env indices {bad[:5].tolist()}"
-                             f"{' ...' if bad.size > 5 else ''}")
-        return a.astype(np.int64, copy=False)
+            a = a.astype(np.int64)
+        if (a.view(np.uint64) >= self.config.n_actions).any():  # negatives wrap
+            self._raise_out_of_range(a)
+        return a
+
+    def _raise_out_of_range(self, a: np.ndarray):
+        bad = np.flatnonzero((a < 0) | (a >= self.config.n_actions))
+        raise ValueError(f"actions must lie in [0, {self.config.n_actions}), got "
+                         f"{a[bad[:5]].tolist()} at env indices {bad[:5].tolist()}"
+                         f"{' ...' if bad.size > 5 else ''}")
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every env by one step.
@@ -314,12 +327,14 @@ class MetroCore:
             raise ResetNeeded("reset() must be called before step()")
         a = self.check_actions(actions)
         # deterministic transition T[n, a, agent], -1 if there is no such edge
-        nxt = self.table.reshape(-1).take(self._table_start + a * c.n_states + self.agent)
+        nxt = self._flat_table.take(self._table_start + a * c.n_states + self.agent)
         invalid = nxt < 0
         before = self.agent
         self.agent = np.where(invalid, before, nxt)
         success = self.agent == self.goal
-        reward = success * c.reward - invalid * c.penalty
+        # (an invalid action never reaches the reward: the agent stays, and no placement puts
+        # it on the reward)
+        reward = np.where(invalid, -c.penalty, success * c.reward)
         self.timer += 1
         replace = success | (self.timer >= c.reset_after)
         # what a picture of this step shows, before the placement below moves agent and reward
@@ -330,13 +345,13 @@ class MetroCore:
         # the agent anywhere but on the new reward.
         if self._synced_t:
             k = self.t[0] % c.episode_length
-            goal_off, agent_off = self._goal_off[k], self._agent_off[k]
+            goal_shift, agent_shift = self._goal_shift[k], self._agent_shift[k]
         else:
             k = self.t % c.episode_length
-            goal_off = self._goal_off[k, self._rows]
-            agent_off = self._agent_off[k, self._rows]
-        self.goal = np.where(replace, (self.goal + 1 + goal_off) % c.n_states, self.goal)
-        self.agent = np.where(replace, (self.goal + 1 + agent_off) % c.n_states, self.agent)
+            goal_shift = self._goal_shift[k, self._rows]
+            agent_shift = self._agent_shift[k, self._rows]
+        self.goal = np.where(replace, (self.goal + goal_shift) % c.n_states, self.goal)
+        self.agent = np.where(replace, (self.goal + agent_shift) % c.n_states, self.agent)
         self.timer = np.where(replace, 0, self.timer)  # the timer restarts with every placement
         self.t += 1
         self.prev_action[:] = a  # copy: never keep a reference to the caller's array
@@ -348,12 +363,14 @@ class MetroCore:
         """Observations ``float32 [N, obs_dim]`` (layout in ``MetroPOMDPEnv``'s docstring)."""
         c = self.config
         s, na = c.n_states, c.n_actions
-        obs = np.zeros((self.num_envs, c.obs_dim), dtype=np.float32)
-        hot = np.concatenate((self.goal, s + self.agent, 2 * s + self.prev_action))
-        obs.reshape(-1)[self._obs_start3 + hot] = 1.0  # the three one-hots
-        obs[:, 2 * s + na + 1] = 1.0
-        obs[:, 2 * s + na + 2] = self.t * (1.0 / c.episode_length)
-        obs[:, 2 * s + na + 3] = self.reward_sum * (1.0 / (c.reward * c.episode_length))
+        obs = self._obs_blank.copy()  # zeros, and the constant feature
+        hot = np.concatenate((self.goal, self.agent, self.prev_action))
+        hot += self._obs_start3
+        obs.reshape(-1)[hot] = 1.0  # the three one-hots
+        np.multiply(self.t, 1.0 / c.episode_length, out=obs[:, 2 * s + na + 2],
+                    casting="unsafe")
+        np.multiply(self.reward_sum, 1.0 / (c.reward * c.episode_length),
+                    out=obs[:, 2 * s + na + 3], casting="unsafe")
         return obs
 
     def adjacency(self) -> np.ndarray:
