@@ -78,6 +78,21 @@ def test_bench_a2c_prints_table(run_script):
                      "--lstm-sizes", 8).stdout
     for name in ("A2C MlpPolicy", "FWM-32-16", "LSTM-8"):
         assert name in out
+    assert "matmul ms" not in out
+
+
+def test_bench_a2c_kernels_column_is_a_part_of_each_update(run_script):
+    """--kernels adds the profiled matrix-product time per update: more than nothing (every
+    agent multiplies matrices) and less than the whole update."""
+    out = run_script("benchmarks/bench_a2c.py", "--n-envs", 4, "--updates", 1, "--warmup", 1,
+                     "--lstm-sizes", 8, "--kernels", 1).stdout
+    assert "matmul ms" in out
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(("sb3 A2C", "RecurrentA2C"))]
+    assert len(rows) == 3
+    for row in rows:
+        per_update, matmul = float(row[-2]), float(row[-1])
+        assert 0 < matmul < per_update
 
 
 def test_bench_env_prints_table(run_script):
