@@ -260,8 +260,9 @@ class _OuterKey(torch.autograd.Function):
         d = a.shape[-1]
         grad = grad.reshape(-1, d, d)  # (N, d, d): d key / d (a_i b_j)
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:  # sum_j grad_ij b_j
-            grad_a = torch.bmm(grad, b.reshape(-1, d, 1)).view(a.shape)
+        if ctx.needs_input_grad[0]:  # sum_j grad_ij b_j, as b^T grad^T (a vector-matrix
+            # product: several times faster than the matrix-vector product in MKL's bmm)
+            grad_a = torch.bmm(b.reshape(-1, 1, d), grad.transpose(1, 2)).view(a.shape)
         if ctx.needs_input_grad[1]:  # sum_i a_i grad_ij
             grad_b = torch.bmm(a.reshape(-1, 1, d), grad).view(b.shape)
         return grad_a, grad_b
