@@ -203,10 +203,12 @@ def _chunk(*, f0: torch.Tensor | None, norm_sq: torch.Tensor, k1: torch.Tensor,
     keys = _key(k1, k2, key_mode) if f0 is not None or form_f else None  # (B, C, dk)
     gram = _key_dots(k1, k2, k1, k2, key_mode)  # (B, C, C): k_t . k_i
     from_f0 = first_read_f0 = None
-    if f0 is not None:  # k_t^T F_0 and, where reads are wanted, q1_t^T F_0 in one pass over F_0
-        both = keys if n0 is None else torch.cat([keys, _key(n0, e[:, :, 0], key_mode)], 1)
-        both = torch.bmm(both, f0)  # (B, C or 2C, d)
-        from_f0, first_read_f0 = both[:, :steps], both[:, steps:]
+    if f0 is not None:  # k_t^T F_0 and, where reads are wanted, q1_t^T F_0
+        # (two products rather than one over the keys and queries concatenated: the copy
+        # into one tensor, and the strided gradients that its slices get back, cost more than
+        # the second pass over F_0)
+        from_f0 = torch.bmm(keys, f0)  # (B, C, d)
+        first_read_f0 = None if n0 is None else torch.bmm(_key(n0, e[:, :, 0], key_mode), f0)
     # the sequential part: u_t, w_ti, a_t and the norm, with a hand-written backward
     upd, weights, a_all, norm_sq = _DeltaRecurrence.apply(from_f0, gram, v, coef, norm_sq,
                                                            keep)
@@ -216,7 +218,7 @@ def _chunk(*, f0: torch.Tensor | None, norm_sq: torch.Tensor, k1: torch.Tensor,
     elif f0 is None:
         fw_new = torch.bmm(keys.transpose(1, 2), w[..., None] * upd)  # (B, dk, d)
     else:  # a_C F_0 + K^T (w_C * U), in place on the fresh product: two passes over F
-        fw_new = (a[:, None, None] * f0).baddbmm_(keys.transpose(1, 2), w[..., None] * upd)
+        fw_new = _AddKeysTimes.apply(a[:, None, None] * f0, keys, w[..., None] * upd)
     if n0 is None:
         return v.new_zeros(batch, steps, d), fw_new, norm_sq
     scale = a_all[..., None]  # (B, C, 1)
@@ -243,6 +245,31 @@ def _key(a: torch.Tensor, b: torch.Tensor, key_mode: str) -> torch.Tensor:
     if key_mode == "outer":
         return _OuterKey.apply(a, b)
     return make_key(a, b, key_mode)
+
+
+class _AddKeysTimes(torch.autograd.Function):
+    """``base + K^T V``: ``base [B, dk, d]``, ``K [B, C, dk]``, ``V [B, C, d]`` (``baddbmm``,
+    in place on ``base``), with the keys' gradient formed as ``V grad^T``, in the keys' own
+    layout: autograd's ``baddbmm`` backward gives it transposed, and adding that to the keys'
+    other gradient, or reshaping it, passes over the keys again with strides that do not
+    vectorise."""
+
+    @staticmethod
+    def forward(ctx, base, keys, values):
+        ctx.save_for_backward(keys, values)
+        ctx.mark_dirty(base)
+        return base.baddbmm_(keys.transpose(1, 2), values)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        keys, values = ctx.saved_tensors
+        grad_keys = grad_values = None
+        if ctx.needs_input_grad[1]:
+            grad_keys = torch.bmm(values, grad.transpose(1, 2))  # (B, C, dk)
+        if ctx.needs_input_grad[2]:
+            grad_values = torch.bmm(keys, grad)  # (B, C, d)
+        return grad, grad_keys, grad_values
 
 
 class _OuterKey(torch.autograd.Function):
