@@ -240,7 +240,7 @@ def _chunk(*, f0: torch.Tensor | None, norm_sq: torch.Tensor, k1: torch.Tensor,
 
 def _key(a: torch.Tensor, b: torch.Tensor, key_mode: str) -> torch.Tensor:
     """:func:`~agents.fwm.naive.make_key` for the fast paths: the outer-product key's backward
-    reduces the ``[..., d, d]`` gradient with two batched matrix-vector products instead of
+    reduces the ``[..., d, d]`` gradient with two batched vector-matrix products instead of
     autograd's two broadcast products (each a temporary the size of the keys) and sums."""
     if key_mode == "outer":
         return _OuterKey.apply(a, b)
