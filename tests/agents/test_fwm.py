@@ -336,8 +336,6 @@ def test_cell_fast_equals_reference_and_steps_equal_sequence(kw):
         torch.testing.assert_close(cell(more, s)[0], cell(more, state)[0], rtol=0, atol=1e-12)
 
 
-
-
 def test_sequence_from_a_step_state_that_resets_everywhere_forms_no_memory(monkeypatch):
     """A rollout whose every row starts an episode at step 0 (the A2C update) runs from the
     acting state without folding its low-rank memory into F, and gives what the folded state
@@ -367,6 +365,8 @@ def test_sequence_from_a_step_state_that_resets_everywhere_forms_no_memory(monke
     out, _ = cell(x, state, reset=reset)
     assert folds
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
 def _projections(cell, x):
     with torch.no_grad():
         return cell._project(cell._lstm(x, cell.initial_state(x.shape[1], dtype=x.dtype),
