@@ -23,9 +23,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from lm.data import batchify, get_batch, sample_seq_len
 from training.atomic import torch_load_checkpoint
+from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
 from training.loop import SequenceTrainer
@@ -92,13 +94,22 @@ def perplexity_summary(loss: float) -> dict[str, float]:
     return {"loss": loss, "perplexity": math.exp(loss), "bits_per_word": loss / math.log(2)}
 
 
+def evaluation_batches(data: torch.Tensor, batch_size: int, bptt: int) -> int:
+    """The number of segments :func:`evaluate` reads from ``data [N]``."""
+    return -(-(data.numel() // batch_size - 1) // bptt)
+
+
 @torch.no_grad()
 def evaluate(model, data: torch.Tensor, batch_size: int = 1, bptt: int = 70,
-             temperatures: tuple[float, ...] = (1.0,), device="cpu") -> dict[float, float]:
+             temperatures: tuple[float, ...] = (1.0,), device="cpu",
+             max_batches: int | None = None, progress: str | None = None) -> dict[float, float]:
     """Mean cross-entropy per token (nats) of ``data [N]`` for every softmax temperature, the
-    split streamed as ``batch_size`` columns from a zero state in segments of ``bptt``."""
+    split streamed as ``batch_size`` columns from a zero state in segments of ``bptt``.
+    ``max_batches`` stops after that many segments (a timing probe; None: all); ``progress``
+    names a progress bar over the segments (None: no bar)."""
     if any(t <= 0 for t in temperatures):
         raise ValueError(f"temperatures must be > 0, got {temperatures}")
+    check_positive_int("max_batches", max_batches, optional=True)
     was_training = model.training
     model.eval()
     source = batchify(data, batch_size).to(device)  # (N / B, B)
@@ -106,7 +117,9 @@ def evaluate(model, data: torch.Tensor, batch_size: int = 1, bptt: int = 70,
     total = torch.zeros(len(temperatures), dtype=torch.float64, device=device)
     count = 0
     state = None
-    for i in range(0, len(source) - 1, bptt):
+    starts = range(0, len(source) - 1, bptt)[:max_batches]
+    for i in tqdm(starts, desc=progress, disable=progress is None, leave=False,
+                  dynamic_ncols=True, unit="batch"):
         inputs, targets = get_batch(source, i, bptt)  # (T, B) each
         out = model(inputs, state)
         state = out.state
@@ -207,9 +220,9 @@ class LMTrainer(SequenceTrainer):
         self.rng = np.random.default_rng(config.seed)  # the same BPTT lengths everywhere
         self.kind, self.epoch, self.position, self.batches, self.tokens = "adam", 0, 0, 0, 0
         tokens_per_epoch = (len(self.source) - 1) * config.batch_size  # over all processes
-        self.budget = config.epochs * tokens_per_epoch
+        self.token_budget = config.epochs * tokens_per_epoch
         if config.max_tokens is not None:
-            self.budget = min(self.budget, config.max_tokens)
+            self.token_budget = min(self.token_budget, config.max_tokens)
         self.running, self.epoch_ended = [], False
 
     def check_resumable(self):
@@ -239,16 +252,24 @@ class LMTrainer(SequenceTrainer):
             "optimizer_kind", "epoch", "position", "batches", "tokens"))
         self.rng.bit_generator.state = ckpt["numpy_rng"]
 
+    def estimate_validation_seconds(self):
+        config = self.config
+        total = evaluation_batches(self.valid_data, config.eval_batch_size, config.bptt)
+        return estimate_seconds(
+            lambda k: evaluate(self.model, self.valid_data, config.eval_batch_size,
+                               config.bptt, device=self.device, max_batches=k),
+            probe=3, total=total)
+
     def before_first_step(self):
         # throughput of this call, validation excluded
         self.start_tokens, self.step_seconds = self.tokens, 0.0
 
     def bar_options(self):
-        return {"total": self.budget, "initial": min(self.tokens, self.budget), "unit": "tok",
+        return {"total": self.token_budget, "initial": min(self.tokens, self.token_budget), "unit": "tok",
                 "unit_scale": True}
 
     def finished(self):
-        return self.epoch >= self.config.epochs or self.tokens >= self.budget
+        return self.epoch >= self.config.epochs or self.tokens >= self.token_budget
 
     def step(self):
         config, model = self.config, self.model
@@ -292,13 +313,13 @@ class LMTrainer(SequenceTrainer):
     def validation_due(self):
         every = self.config.eval_every
         return bool(every and self.batches % every == 0) or self.epoch_ended or (
-            self.tokens >= self.budget)
+            self.tokens >= self.token_budget)
 
     def validate(self):
         model, optimizer, config = self.model, self.optimizer, self.config
         with averaged_weights(model, optimizer):  # ASGD: its averages are evaluated and kept
             loss = evaluate(model, self.valid_data, config.eval_batch_size, config.bptt,
-                            device=self.device)[1.0]
+                            device=self.device, progress=self.bar_label("validation"))[1.0]
             self.keep_if_best(loss, lambda: {
                 "model": model.state_dict(), "model_config": dataclasses.asdict(model.config),
                 "epoch": self.epoch, "batches": self.batches, "tokens": self.tokens,
@@ -315,7 +336,7 @@ class LMTrainer(SequenceTrainer):
 
 
 def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: TrainConfig,
-          run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
+          run_dir: str | os.PathLike, device="cpu", budget: Budget | float | None = None,
           progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
     """Train ``model`` (a :class:`lm.model.LanguageModel`) on the token stream ``train_data``.
     ``vocabulary`` (e.g. :meth:`lm.data.Dictionary.fingerprint`) is stored in the checkpoints
@@ -325,7 +346,9 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     ``run_dir/last.pt`` (model, optimiser, position, carried state, random-number states: a
     resumed run continues exactly as if uninterrupted, also after Ctrl-C) and
     ``run_dir/best.pt`` (lowest validation loss). Stops after ``config.epochs`` epochs,
-    ``config.max_tokens`` tokens or ``max_seconds``. Returns the last logged row.
+    ``config.max_tokens`` tokens or the wall-clock ``budget`` (a
+    :class:`training.budget.Budget` or seconds, the validation that ends it included). Returns
+    the last logged row.
 
     Under ``torchrun`` (a process group is initialised, see :mod:`training.distributed`) the
     model is wrapped in DistributedDataParallel and process r trains columns
@@ -335,5 +358,5 @@ def train(model, train_data: torch.Tensor, valid_data: torch.Tensor, config: Tra
     ``last.pt`` holds every process's carried state and random-number state.
     """
     return LMTrainer(model, train_data, valid_data, config, run_dir, device=device,
-                     max_seconds=max_seconds, progress=progress, log=log,
+                     budget=budget, progress=progress, log=log,
                      vocabulary=vocabulary).fit()

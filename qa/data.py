@@ -385,3 +385,17 @@ def eval_segments(data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     every model), dealt to ``batch_size`` rows (the paper tests at batch size 1)."""
     order = np.random.default_rng(seed).permutation(len(data))
     return segments(data, order, batch_size, bptt)
+
+
+def evaluation_batches(data: EncodedStories, batch_size: int, bptt: int,
+                       seed: int = EVAL_SEED) -> int:
+    """The number of segments :func:`eval_segments` yields (its rows' longest length in
+    segments; the greedy deal of :meth:`EncodedStories.rows` in lengths only)."""
+    check_positive_int("batch_size", batch_size)
+    lengths = np.diff(data.offsets)[np.random.default_rng(seed).permutation(len(data))]
+    if batch_size == 1:
+        return -(-int(lengths.sum()) // bptt)
+    filled = np.zeros(batch_size, dtype=np.int64)
+    for n in lengths.tolist():
+        filled[int(np.argmin(filled))] += n
+    return -(-int(filled.max()) // bptt)

@@ -17,9 +17,19 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from qa.data import EVAL_SEED, TASKS, Batch, EncodedStories, eval_segments, train_stream
+from qa.data import (
+    EVAL_SEED,
+    TASKS,
+    Batch,
+    EncodedStories,
+    eval_segments,
+    evaluation_batches,
+    train_stream,
+)
 from training.atomic import torch_load_checkpoint
+from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
 from training.loop import SequenceTrainer
@@ -106,11 +116,16 @@ class MetricSums:
 
 @torch.no_grad()
 def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
-             device="cpu", seed: int = EVAL_SEED, max_batches: int | None = None) -> Metrics:
+             device="cpu", seed: int = EVAL_SEED, max_batches: int | None = None,
+             progress: str | None = None) -> Metrics:
     """Stream the fixed story order from a zero state; metrics at answers. ``max_batches``
     stops after that many segments (a quick look at the start of the stream; None: all), or
-    later if none of them held an answer yet (metrics need one)."""
+    later if none of them held an answer yet (metrics need one). ``progress`` names a progress
+    bar over the segments (None: no bar)."""
     check_positive_int("max_batches", max_batches, optional=True)
+    total = evaluation_batches(data, batch_size, bptt, seed)
+    bar = tqdm(total=total if max_batches is None else min(max_batches, total), desc=progress,
+               disable=progress is None, leave=False, dynamic_ncols=True, unit="batch")
     was_training = model.training
     model.eval()
     sums = MetricSums()
@@ -121,6 +136,8 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
             break
         _, nll, correct, task, state = segment_loss(model, batch, state, "qa", device)
         sums.add(nll, correct, task)
+        bar.update()
+    bar.close()
     model.train(was_training)
     return sums.result()
 
@@ -229,6 +246,16 @@ class QATrainer(SequenceTrainer):
     def restore(self, ckpt):
         self.step_count = ckpt["step"]
 
+    def estimate_validation_seconds(self):
+        config = self.config
+        total = evaluation_batches(self.valid_data, config.valid_batch_size, config.bptt)
+        if config.valid_batches is not None:
+            total = min(total, config.valid_batches)
+        return estimate_seconds(
+            lambda k: evaluate(self.model, self.valid_data, config.valid_batch_size,
+                               config.bptt, self.device, max_batches=k),
+            probe=2, total=total)
+
     def before_first_step(self):
         self.stream = train_stream(self.train_data, self.config.batch_size, self.config.bptt,
                                    self.config.seed)
@@ -277,7 +304,8 @@ class QATrainer(SequenceTrainer):
     def validate(self):
         config = self.config
         valid = evaluate(self.model, self.valid_data, config.valid_batch_size, config.bptt,
-                         self.device, max_batches=config.valid_batches)
+                         self.device, max_batches=config.valid_batches,
+                         progress=self.bar_label("validation"))
         train_m = self.sums.result() if self.sums.count.sum() else None
         row = {"step": self.step_count, "epoch": self.epoch,
                "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
@@ -292,7 +320,7 @@ class QATrainer(SequenceTrainer):
 
 
 def train(model, train_data: EncodedStories, valid_data: EncodedStories, config: TrainConfig,
-          run_dir: str | os.PathLike, device="cpu", max_seconds: float | None = None,
+          run_dir: str | os.PathLike, device="cpu", budget: Budget | float | None = None,
           progress: bool = True, log=None, vocabulary: str | None = None) -> dict:
     """Train ``model`` on the endless training stream, validating every ``config.eval_every``
     steps; keeps ``run_dir/last.pt`` (resumable: model, optimizer, step, carried state) and
@@ -307,5 +335,5 @@ def train(model, train_data: EncodedStories, valid_data: EncodedStories, config:
     normalised by the global count so that the gradient is the single-process one. Training
     accuracy is then that of process 0's rows. Process 0 alone logs and writes checkpoints."""
     return QATrainer(model, train_data, valid_data, config, run_dir, device=device,
-                     max_seconds=max_seconds, progress=progress, log=log,
+                     budget=budget, progress=progress, log=log,
                      vocabulary=vocabulary).fit()

@@ -10,7 +10,9 @@ Adam 1e-3: the paper's run), validates every ``--eval-every`` steps on the fixed
 order, keeps ``RUN_DIR/last.pt`` (resumable: run the same command again) and ``RUN_DIR/best.pt``,
 logs to ``RUN_DIR/progress.csv`` and TensorBoard, and at the end evaluates the best model on
 the test stream at batch size 1 from a zero state, writing ``RUN_DIR/test.json`` (overall and
-per-task accuracy and perplexity). ``torchrun --nproc_per_node N scripts/train_catbabi.py ...``
+per-task accuracy and perplexity). ``--minutes`` bounds the whole command: training stops in
+time for the validation that ends it, and a test evaluation that would not fit is skipped with
+the command that runs it later (``--eval-only``). ``torchrun --nproc_per_node N scripts/train_catbabi.py ...``
 trains data-parallel (DDP), the global ``--batch-size`` split over the processes.
 """
 
@@ -19,18 +21,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 
 import torch
 
 from qa.data import EncodedStories, Vocabulary, load_split
 from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
+from qa.data import evaluation_batches
 from training.atomic import torch_load_checkpoint
+from training.budget import Budget, estimate_seconds
 from training.cli import (
     HelpFormatter,
+    add_budget_options,
     add_data_options,
     add_machine_options,
     apply_machine_options,
+    eval_only_command,
+    evaluation_stops,
+    final_evaluation_fits,
+    final_evaluation_mode,
+    positive_float,
+    positive_int,
     stops_as_exit_codes,
 )
 from training.distributed import init_from_env, rank_and_world, shutdown
@@ -38,6 +51,8 @@ from training.runlog import RunLogger
 
 
 def main(argv=None) -> dict:
+    started = time.monotonic()  # --minutes counts from here
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     add_data_options(p, "the bAbI files")
@@ -48,19 +63,18 @@ def main(argv=None) -> dict:
                    help="the FWM, or the regularised 4 x 512 LSTM of appendix F.4")
     p.add_argument("--mode", choices=["qa", "lm"], default="qa",
                    help="loss at the answers only (qa) or at every token (lm)")
-    p.add_argument("--steps", type=int, default=60_000,
+    p.add_argument("--steps", type=positive_int, default=60_000,
                    help="training steps (segments of --batch-size x --bptt tokens) in all")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
-    p.add_argument("--batch-size", type=int, default=32,
+    add_budget_options(p, "the test stream at batch size 1, test.json")
+    p.add_argument("--batch-size", type=positive_int, default=32,
                    help="training rows (global: split over torchrun processes)")
-    p.add_argument("--bptt", type=int, default=200, help="tokens per training segment")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--eval-every", type=int, default=1000, help="steps between validations")
-    p.add_argument("--eval-batches", type=int, default=None,
+    p.add_argument("--bptt", type=positive_int, default=200, help="tokens per training segment")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--eval-every", type=positive_int, default=1000,
+                   help="steps between validations")
+    p.add_argument("--eval-batches", type=positive_int, default=None,
                    help="validate on the first N segments of the validation stream only (a "
                         "quick look for smoke runs; default: the whole stream)")
-    p.add_argument("--no-final-eval", action="store_true",
-                   help="skip the final test evaluation at batch size 1 (test.json)")
     p.add_argument("--n-reads", type=int, default=3, choices=[1, 2, 3], help="N_r (appendix E)")
     p.add_argument("--concat-keys", action="store_true", help="appendix E: keys [k1; k2]")
     p.add_argument("--fwm-settings", choices=list(MODEL_SETTINGS), default="paper",
@@ -73,6 +87,7 @@ def main(argv=None) -> dict:
     add_machine_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    later = eval_only_command("train_catbabi.py", argv)
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
     apply_machine_options(p, args)
@@ -101,28 +116,57 @@ def main(argv=None) -> dict:
         check_resumable(args.run_dir, model, config, vocab.fingerprint())
     except ValueError as err:
         p.error(str(err))
-    os.makedirs(args.run_dir, exist_ok=True)
-    log = None
-    if rank == 0:
-        with open(os.path.join(args.run_dir, "config.json"), "w") as f:
-            json.dump({"args": vars(args), "train": config.__dict__, "processes": world,
-                       "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
-        log = RunLogger(args.run_dir)
-
-    with stops_as_exit_codes(args.run_dir):
-        try:
-            train(model, data["train"], data["valid"], config, args.run_dir, device=device,
-                  max_seconds=None if args.minutes is None else args.minutes * 60,
-                  progress=not args.no_progress, log=log, vocabulary=vocab.fingerprint())
-        finally:
-            if log is not None:
-                log.close()
+    best_path = os.path.join(args.run_dir, "best.pt")
+    if args.eval_only and not os.path.exists(best_path):
+        p.error(f"--eval-only evaluates {best_path}, which does not exist: train the run first "
+                f"(the same command without --eval-only)")
+    n_params = sum(p.numel() for p in model.parameters())
+    budget = Budget.from_minutes(args.minutes, start=started)
+    if not args.eval_only:
+        os.makedirs(args.run_dir, exist_ok=True)
+        log = None
+        if rank == 0:
+            with open(os.path.join(args.run_dir, "config.json"), "w") as f:
+                json.dump({"args": vars(args), "train": config.__dict__, "processes": world,
+                           "parameters": n_params}, f, indent=2)
+            print(f"{args.model} on catbAbI ({args.mode} mode): {n_params:,} parameters, "
+                  f"{torch.get_num_threads()} threads, {world} process(es); run dir "
+                  f"{args.run_dir}", flush=True)
+            log = RunLogger(args.run_dir)
+        with stops_as_exit_codes(args.run_dir):
+            try:
+                train(model, data["train"], data["valid"], config, args.run_dir, device=device,
+                      budget=budget, progress=not args.no_progress, log=log,
+                      vocabulary=vocab.fingerprint())
+            finally:
+                if log is not None:
+                    log.close()
     shutdown()  # every process at once; the test evaluation needs no process group
-    if rank != 0 or args.no_final_eval:  # the test evaluation runs once, in process 0
+    if rank != 0:  # the test evaluation runs once, in process 0
+        return {}
+    mode = final_evaluation_mode(args)
+    if mode != "never" and not os.path.exists(best_path):
+        print(f"no validated model ({best_path}) to test: the budget ended before the first "
+              f"validation. Give more --minutes (the same command resumes)", flush=True)
+        return {}
+    with evaluation_stops(args.run_dir, later):
+        return final_evaluation(model, data["test"], args, device, budget, mode, later)
+
+
+def final_evaluation(model, test_data, args, device, budget, mode: str, later: str) -> dict:
+    """The best model on the test stream at batch size 1 (test.json), if ``mode`` and the
+    budget let it run."""
+    total = evaluation_batches(test_data, 1, args.bptt)
+    if not final_evaluation_fits(
+            mode, budget, lambda: estimate_seconds(
+                lambda k: evaluate(model, test_data, 1, args.bptt, device, max_batches=k),
+                probe=10, total=total),
+            f"the test evaluation ({total:,} segments at batch size 1)", later):
         return {}
     best = torch_load_checkpoint(os.path.join(args.run_dir, "best.pt"), map_location=device)
     model.load_state_dict(best["model"])
-    test = evaluate(model, data["test"], batch_size=1, bptt=args.bptt, device=device)
+    test = evaluate(model, test_data, batch_size=1, bptt=args.bptt, device=device,
+                    progress=None if args.no_progress else "test (batch size 1)")
     result = {"best_step": best["step"], "valid": best["valid"], "test": test.to_dict()}
     with open(os.path.join(args.run_dir, "test.json"), "w") as f:
         json.dump(result, f, indent=2)

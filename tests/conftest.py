@@ -182,19 +182,20 @@ def pickled_payload(tmp_path):
 
 @pytest.fixture
 def ctrl_c_after_optimizer_step():
-    """``arm(k)``: Ctrl-C (a real SIGINT, to this process) arrives right after the k-th
-    optimizer step from now, of any torch optimizer: the point where a training step is most
-    half done (the parameters have moved, the counters and the carried state not yet)."""
+    """``arm(k, sig=SIGINT)``: Ctrl-C (a real SIGINT, to this process; or ``sig``, e.g. a
+    cluster scheduler's SIGTERM) arrives right after the k-th optimizer step from now, of any
+    torch optimizer: the point where a training step is most half done (the parameters have
+    moved, the counters and the carried state not yet)."""
     handles = []
 
-    def arm(k: int) -> None:
+    def arm(k: int, sig: int = signal.SIGINT) -> None:
         steps = 0
 
         def hook(optimizer, args, kwargs):
             nonlocal steps
             steps += 1
             if steps == k:
-                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(sig)
 
         handles.append(register_optimizer_step_post_hook(hook))
 

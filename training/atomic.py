@@ -61,10 +61,42 @@ def torch_load_checkpoint(path: str | os.PathLike, map_location=None):
         return torch.load(path, map_location=map_location, weights_only=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt`` (see
+    :func:`sigterm_as_interrupt`). A subclass, so that every path that saves a resumable
+    checkpoint on Ctrl-C does the same on SIGTERM, and the exit code can still tell the two
+    apart (130 for SIGINT, 143 for SIGTERM)."""
+
+
+#: The signals a training step finishes before it stops for (:func:`interrupts_deferred`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum} (SIGTERM)")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) instead
+    of killing the process: cluster schedulers (Slurm, Kubernetes) send SIGTERM some seconds
+    before they kill a job, and a run should then stop as it does on Ctrl-C, after its step,
+    with a resumable checkpoint. Outside the main thread the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Run the block to its end on Ctrl-C: a SIGINT that arrives inside it is handed to the
-    previous handler (Python's: ``KeyboardInterrupt``) when the block exits.
+    """Run the block to its end on Ctrl-C or SIGTERM: a SIGINT or SIGTERM that arrives inside
+    it is handed to the previous handler (Python's for SIGINT: ``KeyboardInterrupt``; under
+    :func:`sigterm_as_interrupt` for SIGTERM: :class:`Terminated`) when the block exits.
 
     A training step changes the parameters, the optimizer's moments, the learning rate it
     scales for one step, the carried state and the counters one after the other; an interrupt
@@ -76,13 +108,16 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        if callable(previous):
-            previous(signal.SIGINT, None)
-        elif previous == signal.SIG_DFL:
-            signal.raise_signal(signal.SIGINT)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(received):  # each signal once, in the order they came
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(sig)

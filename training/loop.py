@@ -3,8 +3,9 @@
 :class:`SequenceTrainer` owns what every such run needs: the run folder with a resumable
 ``last.pt`` and the best ``best.pt``, exact resume (parameters, optimizer, carried state and
 every process's random-number state), data parallelism under ``torchrun`` (process 0 writes,
-every process stops together), a wall-clock budget, Ctrl-C between steps, a stop before the
-optimizer step on a non-finite loss, a progress bar and a log. A benchmark subclasses it and
+every process stops together), a wall-clock budget that leaves room for the validation that
+ends it (:mod:`training.budget`), Ctrl-C and SIGTERM between steps, a stop before the optimizer
+step on a non-finite loss, a progress bar and a log. A benchmark subclasses it and
 writes only its step, its validation and its counters, as SB3's algorithms write only
 ``train()`` under one ``learn()``.
 """
@@ -21,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.atomic import interrupts_deferred, torch_save_atomic
+from training.budget import Budget, minutes_text
 from training.distributed import (
     any_process,
     barrier,
@@ -44,7 +46,14 @@ class SequenceTrainer:
       data, stored in and read from the checkpoint),
     * :meth:`before_first_step`, :meth:`step` (one batch), :meth:`finished`,
       :meth:`validation_due`, :meth:`validate` (which calls :meth:`keep_if_best`),
-      :meth:`bar_options` and :meth:`postfix`.
+      :meth:`bar_options` and :meth:`postfix`, and for a budgeted run
+      :meth:`estimate_validation_seconds`.
+
+    ``budget`` (a :class:`training.budget.Budget`, or seconds from now) bounds the run, the
+    validation that ends it included: training stops while the budget still holds the time of
+    that validation (a probe's estimate before the first one, then the last one's measured
+    time), and a validation that no longer fits is skipped with a message (``last.pt`` is
+    written all the same). The progress bar then counts the budget's minutes.
 
     ``self.net`` is the model to call in :meth:`step` (DDP-wrapped under ``torchrun``);
     ``self.state`` the carried state, ``self.optimizer``, ``self.best`` (lowest validation
@@ -56,10 +65,11 @@ class SequenceTrainer:
     find_unused_parameters = False
 
     def __init__(self, model: torch.nn.Module, config, run_dir: str | os.PathLike,
-                 device="cpu", max_seconds: float | None = None, progress: bool = True,
+                 device="cpu", budget: Budget | float | None = None, progress: bool = True,
                  log: Callable[[dict], None] | None = None, vocabulary: str | None = None):
         self.model, self.config, self.device = model, config, device
-        self.max_seconds, self.progress, self.log = max_seconds, progress, log
+        self.budget = budget if isinstance(budget, Budget) else Budget(budget)
+        self.progress, self.log = progress, log
         self.vocabulary = vocabulary
         self.rank, self.world = rank_and_world()
         self.run_dir = os.fspath(run_dir)
@@ -119,6 +129,11 @@ class SequenceTrainer:
         """What the bar shows after the step just taken (None: leave it)."""
         return None
 
+    def estimate_validation_seconds(self) -> float | None:
+        """The seconds one :meth:`validate` will take, from a short timed probe (called once,
+        in budgeted runs, before the first step; None: unknown, nothing is kept for it)."""
+        return None
+
     def before_first_step(self) -> None:
         """Called once, after any resume and before the first step (e.g. to position a data
         stream at the restored step)."""
@@ -176,28 +191,104 @@ class SequenceTrainer:
         self.before_first_step()
 
         self.start, row = time.monotonic(), {}
-        bar = tqdm(**self.bar_options(), disable=not self.progress or self.rank != 0,
-                   dynamic_ncols=True)
+        budget = self.budget
+        reserve = 0.0  # seconds kept for the validation that ends a budgeted run
+        if budget.limited:
+            reserve = self.estimate_validation_seconds() or 0.0
+            self.note(f"time budget {minutes_text(budget.seconds)}, "
+                      f"{minutes_text(max(budget.left(), 0))} left; about "
+                      f"{minutes_text(reserve)} of it kept for the validation at its end")
+        bar = _ProgressBar(self.bar_options(), budget,
+                           disable=not self.progress or self.rank != 0)
         self.model.train()
+        step_seconds = 0.0
         try:
             while not self.finished():
+                t_step = time.monotonic()
                 with interrupts_deferred():  # Ctrl-C waits for the step to finish
                     bar.update(self.step())
+                step_seconds = time.monotonic() - t_step
                 postfix = self.postfix()
                 if postfix:
                     bar.set_postfix(**postfix)
-                out_of_time = any_process(self.max_seconds is not None
-                                          and time.monotonic() - self.start >= self.max_seconds)
+                # stop while the budget still holds the validation and a margin for a slow
+                # step; all processes together (one left waiting in a collective would hang)
+                out_of_time = any_process(budget.left() < 1.2 * reserve + 2 * step_seconds)
                 if self.validation_due() or out_of_time:
+                    if out_of_time and not budget.fits(reserve):
+                        self.note(f"the validation (about {minutes_text(reserve)}) does not "
+                                  f"fit in the {minutes_text(max(budget.left(), 0))} left of "
+                                  f"the budget: skipped; {self.last_path} is written, and "
+                                  f"best.pt keeps the last validated model (if any)")
+                        self.checkpoint()
+                        break
+                    t_valid = time.monotonic()
                     row = self.validate()
+                    reserve = time.monotonic() - t_valid
                     if self.log is not None and self.rank == 0:
                         self.log(row)
                     self.checkpoint()
                 if out_of_time:
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, and SIGTERM under training.atomic's handler
             self.checkpoint()
             raise
         finally:
             bar.close()
         return row
+
+    def bar_label(self, label: str) -> str | None:
+        """``label`` for a progress bar of this process (None: no bar: progress is off, or this
+        is not process 0)."""
+        return label if self.progress and self.rank == 0 else None
+
+    def note(self, text: str) -> None:
+        """A line for the user, from process 0, above any progress bar."""
+        if self.rank == 0:
+            tqdm.write(text)
+
+
+class _ProgressBar:
+    """The trainer's bar: over the subclass's units (``bar_options``), or for a budgeted run
+    over the budget's minutes with the units done shown beside them, so that the bar ends
+    where the run will."""
+
+    def __init__(self, options: dict, budget: Budget, disable: bool):
+        self.budget, self.options = budget, options
+        self.done = options.get("initial", 0)
+        self.postfix: dict = {}
+        if not budget.limited:
+            self.bar = tqdm(**options, disable=disable, dynamic_ncols=True)
+            return
+        total = budget.seconds / 60
+        self.bar = tqdm(total=total, initial=min(budget.elapsed() / 60, total),
+                        disable=disable, dynamic_ncols=True,
+                        bar_format="{percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} min "
+                                   "[{elapsed}<{remaining}{postfix}]")
+
+    def update(self, units) -> None:
+        if not self.budget.limited:
+            self.bar.update(units)
+            return
+        self.done += units
+        self.bar.n = min(self.budget.elapsed() / 60, self.bar.total)
+        self._show()
+
+    def set_postfix(self, **postfix) -> None:
+        if not self.budget.limited:
+            self.bar.set_postfix(**postfix)
+            return
+        self.postfix = postfix
+        self._show()
+
+    def _show(self) -> None:
+        unit = self.options.get("unit", "steps")
+        total = self.options.get("total")
+        fmt = (lambda n: tqdm.format_sizeof(n)) if self.options.get("unit_scale") else (
+            lambda n: f"{n:,}")
+        done = f"{fmt(self.done)}/{fmt(total)} {unit}" if total else f"{fmt(self.done)} {unit}"
+        self.bar.set_postfix_str(", ".join([done] + [f"{k}={v}" for k, v in
+                                                     self.postfix.items()]))
+
+    def close(self) -> None:
+        self.bar.close()

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tarfile
@@ -59,6 +60,15 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
         # the PTB preset reaches the model and the trainer: appendix H and table 4
         assert {k: config["model"][k] for k in PTB_DROPOUTS} == PTB_DROPOUTS
         assert {k: config["train"][k] for k in PTB_TRAIN} == PTB_TRAIN
+        # --eval-only (the command a skipped evaluation prints) evaluates best.pt again and
+        # trains nothing
+        last = (run_dir / "last.pt").read_bytes()
+        run_script("train_lm.py", "--model", model, "--max-tokens", 400, "--run-dir", run_dir,
+                   *tiny, "--eval-only")
+        again = json.loads((run_dir / "results.json").read_text())
+        assert (run_dir / "last.pt").read_bytes() == last
+        assert again["test"] == result["test"] and again["tokens"] == result["tokens"]
+        assert again["learn_wall_s"] == result["learn_wall_s"]  # the training's record kept
         runs[model] = run_dir
     out = tmp_path / "fig6.png"
     res = run_script("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",
@@ -76,7 +86,7 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
     assert "sha256" in res.stderr and "ptb.train.txt" in res.stderr
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "non-finite loss"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "non-finite loss"])
 def test_train_lm_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkeypatch, stop,
                                                     ctrl_c_after_optimizer_step):
     """A run of 200 tokens, continued to 400: Ctrl-C after the continuation's second step
@@ -97,10 +107,12 @@ def test_train_lm_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkey
     good = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt")}
     batches = torch_load_checkpoint(run_dir / "last.pt")["batches"]
     with monkeypatch.context() as patch:
-        if stop == "ctrl-c":
-            ctrl_c_after_optimizer_step(2)
-            res = run_script("train_lm.py", *args, "--max-tokens", 400, expect=130)
-            assert "interrupted" in res.stderr and "last.pt is resumable" in res.stderr
+        if stop in ("ctrl-c", "sigterm"):  # SIGTERM: a cluster scheduler's stop
+            sig, code = ((signal.SIGINT, 130) if stop == "ctrl-c" else (signal.SIGTERM, 143))
+            ctrl_c_after_optimizer_step(2, sig)
+            res = run_script("train_lm.py", *args, "--max-tokens", 400, expect=code)
+            assert ("interrupted" if stop == "ctrl-c" else "terminated (SIGTERM)") in res.stderr
+            assert "last.pt is resumable" in res.stderr and "Traceback" not in res.stderr
             assert torch_load_checkpoint(run_dir / "last.pt")["batches"] == batches + 2
         else:
             ce = torch.nn.functional.cross_entropy
@@ -176,3 +188,32 @@ def test_download_offline_and_a_corrupt_corpus_name_the_file(tmp_path, run_scrip
     bad.write_bytes(b"fine words\n\xff\xfe broken\n")
     with pytest.raises(ValueError, match=r"wiki\.train\.tokens: not UTF-8 text"):
         read_words(bad)
+
+
+def test_train_lm_minutes_bound_the_whole_command(tmp_path, run_script):
+    """``--minutes`` bounds training, the validation that ends it and the final evaluation:
+    with valid and test splits whose evaluation at batch size 1 takes longer than the whole
+    budget, the command ends within the budget plus a margin of 3 s, the validation ran, and
+    the skipped final evaluation is announced with the command that runs it later
+    (``--eval-only``, tested in test_train_lm_resume_evaluate_and_plot)."""
+    import time
+
+    data = tiny_ptb(tmp_path / "data")
+    lines = (data / "ptb" / "ptb.train.txt").read_text()
+    for split in ("valid", "test"):  # 8,000 tokens each: 4,000 segments of 2 at batch size 1
+        (data / "ptb" / f"ptb.{split}.txt").write_text(lines * 20)
+    run_dir = tmp_path / "run"
+    args = ["--corpus", "ptb", "--data-dir", data, "--no-verify", "--model", "fwm",
+            "--embedding-size", "8", "--hidden-size", "12", "--layers", "2", "--d-fwm", "4",
+            "--batch-size", "4", "--bptt", "2", "--eval-batch-size", "100", "--epochs", "1000",
+            "--no-progress", "--threads", "1", "--run-dir", run_dir]
+    t0 = time.monotonic()
+    res = run_script("train_lm.py", *args, "--minutes", 0.1)
+    wall = time.monotonic() - t0
+    assert wall < 6 + 3, (wall, res.stdout)
+    assert (run_dir / "best.pt").exists()
+    assert "valid_loss" in (run_dir / "progress.csv").read_text()
+    assert "the final evaluation (8,000 segments at batch size 1): skipped" in res.stdout
+    later = "python scripts/train_lm.py " + " ".join(str(a) for a in args) + " --eval-only"
+    assert later in res.stdout, res.stdout
+    assert not (run_dir / "results.json").exists()

@@ -1,6 +1,7 @@
 """catbAbI metrics: answer-only accuracy and perplexity, per task, identical across paths."""
 
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -183,7 +184,7 @@ def toy_babi(root):
     return root
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "non-finite loss"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "non-finite loss"])
 def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkeypatch,
                                                          stop, ctrl_c_after_optimizer_step):
     """A run of 4 steps, continued to 8: Ctrl-C after the continuation's second step exits
@@ -201,10 +202,12 @@ def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, m
     run_script("train_catbabi.py", *args, "--steps", 4)
     good = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt")}
     with monkeypatch.context() as patch:
-        if stop == "ctrl-c":
-            ctrl_c_after_optimizer_step(2)
-            res = run_script("train_catbabi.py", *args, "--steps", 8, expect=130)
-            assert "interrupted" in res.stderr and "last.pt is resumable" in res.stderr
+        if stop in ("ctrl-c", "sigterm"):  # SIGTERM: a cluster scheduler's stop
+            sig, code = ((signal.SIGINT, 130) if stop == "ctrl-c" else (signal.SIGTERM, 143))
+            ctrl_c_after_optimizer_step(2, sig)
+            res = run_script("train_catbabi.py", *args, "--steps", 8, expect=code)
+            assert ("interrupted" if stop == "ctrl-c" else "terminated (SIGTERM)") in res.stderr
+            assert "last.pt is resumable" in res.stderr and "Traceback" not in res.stderr
             assert torch_load_checkpoint(run_dir / "last.pt")["step"] == 6
         else:
             ce = torch.nn.functional.cross_entropy
@@ -336,3 +339,31 @@ def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(tmp_path, pickl
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         check_resumable(tmp_path, FWMModel(len(vocab), 8, 8, 4), TrainConfig(), None)
     assert not marker.exists()
+
+
+def test_train_catbabi_minutes_bound_the_whole_command(tmp_path, run_script):
+    """``--minutes`` bounds training, the validation that ends it and the test evaluation: with
+    a test stream whose evaluation at batch size 1 takes longer than the whole budget, the
+    command ends within the budget plus a margin of 3 s, the validation ran (best.pt, a logged
+    row), and the skipped test evaluation is announced with the command that runs it later."""
+    import time
+
+    data = toy_babi(tmp_path / "data")
+    for task in range(1, 21):  # a long test stream: 36,000 segments of 2 tokens at batch 1
+        path = data / "babi-v1.2" / "en-valid-10k" / f"qa{task}_test.txt"
+        path.write_text(path.read_text() * 100)
+    run_dir = tmp_path / "run"
+    args = ["--data-dir", data, "--no-verify", "--bptt", "2", "--batch-size", "2",
+            "--no-progress", "--threads", "1", "--run-dir", run_dir]
+    t0 = time.monotonic()
+    res = run_script("train_catbabi.py", *args, "--minutes", 0.1)
+    wall = time.monotonic() - t0
+    assert wall < 6 + 3, (wall, res.stdout)
+    assert "time budget 6.0 s" in res.stdout
+    assert (run_dir / "best.pt").exists() and (run_dir / "last.pt").exists()
+    assert "valid_loss" in (run_dir / "progress.csv").read_text()
+    assert "the test evaluation (36,000 segments at batch size 1): skipped" in res.stdout
+    later = ("python scripts/train_catbabi.py " + " ".join(str(a) for a in args)
+             + " --eval-only")
+    assert later in res.stdout, res.stdout
+    assert not (run_dir / "test.json").exists()
