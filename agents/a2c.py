@@ -26,6 +26,7 @@ The paper's meta-RL setting (section 4.2, appendix I) is :data:`PAPER_PRESET`: 6
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -66,6 +67,35 @@ PAPER_PRESET: dict[str, Any] = {
 }
 #: Environments in the paper's setting (one per graph).
 PAPER_N_ENVS = 600
+
+
+class ThreadWarning(UserWarning):
+    """Training on the CPU with more than one torch thread (see :func:`warn_threads`)."""
+
+
+_threads_warned = False
+
+
+def warn_threads(device: torch.device) -> None:
+    """Warn once per process when an agent trains on the CPU with more than one torch thread.
+
+    These agents' matrix products are small (a batch of 600 rows of width 32 to 64): on a
+    2-core machine one thread ran ten A2C updates of the FWM agent at 65,992 env-steps/s and
+    PyTorch's default of two at 2,745 while other work ran beside them, the threads waiting on
+    each other. The library warns instead of calling ``torch.set_num_threads(1)`` itself: the
+    thread count is the whole process's, and a user may have chosen it for other work; the
+    warning is a ``ThreadWarning``, for ``warnings.filterwarnings`` to silence."""
+    global _threads_warned
+    threads = torch.get_num_threads()
+    if _threads_warned or torch.device(device).type != "cpu" or threads == 1:
+        return
+    _threads_warned = True
+    warnings.warn(f"training on the CPU with {threads} torch threads: these agents' small "
+                  f"matrix products are fastest on one, and with more threads than free cores "
+                  f"they run many times slower (24x was measured on a busy 2-core machine). "
+                  f"Call torch.set_num_threads(1) first (or silence this with "
+                  f"warnings.filterwarnings('ignore', category=agents.a2c.ThreadWarning))",
+                  ThreadWarning, stacklevel=3)
 
 
 class RecurrentA2C(OnPolicyAlgorithm):
@@ -120,6 +150,14 @@ class RecurrentA2C(OnPolicyAlgorithm):
             raise TypeError(f"policy must be a RecurrentActorCriticPolicy subclass (a recurrent "
                             f"policy with a state), got {policy!r}")
         check_positive_int("n_steps", n_steps)
+        if not callable(learning_rate) and not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive (or a schedule), got "
+                             f"{learning_rate!r}")
+        for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if not 0.0 <= gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {gae_lambda!r}")
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm!r}")
         env = self._as_sb3_env(env, n_envs)
@@ -304,6 +342,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
               tb_log_name: str = "RecurrentA2C", reset_num_timesteps: bool = True,
               progress_bar: bool = False):
+        warn_threads(self.device)
         return super().learn(total_timesteps=total_timesteps, callback=callback,
                              log_interval=log_interval, tb_log_name=tb_log_name,
                              reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)

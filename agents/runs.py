@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
+import pickle
+import zipfile
 from typing import Any
 
 from agents.a2c import RecurrentA2C
@@ -89,7 +92,16 @@ class RunConfig:
             ValueError: the file lacks a setting or holds an unknown one (both named).
         """
         with open(path) as f:
-            saved = {"read_init": "default", "fwm_settings": "authors-write", **json.load(f)}
+            try:
+                saved = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path} is not valid JSON ({err}): the file is damaged; "
+                                 f"restore it from a copy (its settings cannot be guessed)"
+                                 ) from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path}: not a train_agent.py run config (a JSON "
+                             f"{type(saved).__name__}, not an object)")
+        saved = {"read_init": "default", "fwm_settings": "authors-write", **saved}
         names = {f.name for f in dataclasses.fields(cls)}
         required = {f.name for f in dataclasses.fields(cls)
                     if f.default is dataclasses.MISSING}
@@ -101,3 +113,36 @@ class RunConfig:
                                  f"unknown {', '.join(unknown)}" if unknown else "") if part)
                              + ")")
         return cls(**saved)
+
+
+def load_model(config: RunConfig, path: str | os.PathLike, **kwargs):
+    """``config.algorithm.load(path, **kwargs)``, a damaged checkpoint named.
+
+    Raises:
+        ValueError: ``path`` is not a readable checkpoint of the run's algorithm (truncated,
+            corrupt, or another kind of file), with what to do about it.
+    """
+    try:
+        return config.algorithm.load(path, **kwargs)
+    except (ValueError, zipfile.BadZipFile, EOFError, KeyError, RuntimeError,
+            pickle.UnpicklingError) as err:
+        raise ValueError(f"{path} cannot be loaded ({type(err).__name__}: {err}); the file is "
+                         f"truncated or damaged: restore it from a copy, or train the run again"
+                         ) from None
+
+
+def load_run(run_dir: str | os.PathLike, **kwargs) -> tuple[RunConfig, Any]:
+    """``(config, model)`` of a ``scripts/train_agent.py`` run folder (``config.json`` and
+    ``model.zip``); ``kwargs`` go to the algorithm's ``load`` (``env``, ``device``).
+
+    Raises:
+        FileNotFoundError: a file is missing (named).
+        ValueError: a file is damaged (named, with what to do).
+    """
+    run_dir = pathlib.Path(run_dir)
+    for name in ("config.json", "model.zip"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} not found: {run_dir} is not a "
+                                    f"train_agent.py run folder (config.json and model.zip)")
+    config = RunConfig.load(run_dir / "config.json")
+    return config, load_model(config, run_dir / "model.zip", **kwargs)

@@ -91,6 +91,10 @@ class MetroConfig:
 
     def __post_init__(self):
         graphlib.validate_sizes(self.n_states, self.n_actions)
+        if not isinstance(self.data_seed, (int, np.integer)) or isinstance(self.data_seed, bool) \
+                or self.data_seed < 0:
+            raise ValueError(f"data_seed must be a non-negative integer (numpy's seeds are), "
+                             f"got {self.data_seed!r}")
         for name in ("episode_length", "reset_after", "n_graphs"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -174,7 +178,8 @@ def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
 class MetroCore:
     """State and dynamics of ``num_envs`` MetroPOMDP environments.
 
-    Env ``i`` of a core uses graph ``graph_offset + i`` (mod ``n_graphs``) of the fixed set, or a
+    Env ``i`` of a core uses graph ``graph_offset + i`` (mod ``n_graphs``; more envs than graphs
+    are refused, so no graph is played twice) of the fixed set, or a
     fresh Listing-1 graph every episode when ``config.graph_set == "sample"``.
 
     Args:
@@ -203,6 +208,11 @@ class MetroCore:
                               "graph_offset")
         self.n_graphs = n_graphs
         self.random_graph = random_graph and self.graph_set is not None
+        if self.graph_set is not None and not self.random_graph and n > n_graphs:
+            raise ValueError(f"num_envs={n} envs on a fixed set of {n_graphs} graphs: env i "
+                             f"plays graph i, so envs {n_graphs} and up would replay graphs "
+                             f"0, 1, ... Use at most {n_graphs} envs, or random_graph=True "
+                             f"(each episode draws its graph from the whole set)")
         self.graph_index = (graph_offset + np.arange(n)) % n_graphs  # [N]
         # per-env state, all [N, ...]
         self.table = np.full((n, c.n_actions, c.n_states), -1, dtype=np.int64)  # T[a, s] = s'

@@ -103,7 +103,8 @@ class MetroPOMDPEnv(gym.Env):
       ``gym.make`` adds ends episodes at the same step. To change the length through
       ``gym.make``, pass both: ``gym.make(id, episode_length=50, max_episode_steps=50)``
       (``gym.make_vec`` refuses a mismatch; ``gym.make`` cannot see it, and its ``TimeLimit``
-      would cut at ``max_episode_steps``).
+      would cut at ``max_episode_steps``). ``max_episode_steps=-1`` is Gymnasium's way to leave
+      the ``TimeLimit`` out; episodes still end after ``episode_length`` steps.
 
     There is no ``reward_threshold`` (``gym.spec(id).reward_threshold`` is None): the task has
     no "solved" level. The graph-knowing shortest-path policy earns about 171 per episode

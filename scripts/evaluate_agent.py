@@ -18,7 +18,7 @@ import json
 import pathlib
 
 from agents.evaluation import MODES, evaluate_splits
-from agents.runs import RunConfig
+from agents.runs import load_run
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
 
 
@@ -43,14 +43,11 @@ def main(argv: list[str] | None = None) -> dict:
     apply_machine_options(parser, args)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    for name in ("model.zip", "config.json"):
-        if not (args.run_dir / name).is_file():
-            parser.error(f"{args.run_dir / name} not found: run_dir must be a train_agent.py "
-                         f"run folder")
-
-    config = RunConfig.load(args.run_dir / "config.json")
+    try:
+        config, model = load_run(args.run_dir, device=args.device)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
     check_eval_envs(parser, args.eval_envs, config.env_id, config.test_env_id)
-    model = config.algorithm.load(args.run_dir / "model.zip", device=args.device)
     results = {"run_dir": str(args.run_dir), "updates": model._n_updates,
                "timesteps": model.num_timesteps, "episodes_per_graph": args.episodes,
                "graphs": args.eval_envs, "seed": args.seed}

@@ -19,7 +19,17 @@ the final evaluation. ``scripts/plot_training.py`` draws the curves.
 
 With ``--resume RUN_DIR`` the run's settings come from ``RUN_DIR/config.json``; only the flags
 in ``RESUMABLE`` (the budget, the evaluation, checkpoint and log cadences, device, threads and
-output switches) may be given, and a setting flag that contradicts the run is refused.
+output switches) may be given, and a setting flag that contradicts the run is refused. The
+cadences, device, threads and output switches the run was started with are kept too
+(``RUN_DIR/options.json``) unless given again; the budget is always given anew.
+
+One CPU thread is the default: these agents' matrix products are small, and with more threads
+than free cores PyTorch's threads wait on each other. On a 2-core machine with other work
+running, ten A2C updates of the FWM agent ran at 2,745 env-steps/s on PyTorch's default 2
+threads against 65,992 on one (24x).
+
+Ctrl-C or SIGTERM (a cluster scheduler's stop) ends the current update, saves a resumable
+``model.zip`` and exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -53,11 +63,21 @@ from agents.callbacks import (
 from agents.plots import plot_runs
 from agents.policies import CORES
 from agents.ppo import METRO_PRESET
-from agents.runs import ALGORITHMS, RunConfig
+from agents.runs import ALGORITHMS, RunConfig, load_model
 from agents.vec_env import make_vec_env
 from metro_pomdp import REGISTERED, registered_config
 from metro_pomdp.render import save_graph_grid
-from training.cli import HelpFormatter, add_machine_options, apply_machine_options, check_eval_envs
+from training.atomic import sigterm_as_interrupt
+from training.cli import (
+    HelpFormatter,
+    add_machine_options,
+    apply_machine_options,
+    check_eval_envs,
+    interrupt_exit_code,
+    interrupt_name,
+    non_negative_float,
+    positive_float,
+)
 from training.distributed import init_from_env, rank_and_world, shutdown
 
 #: Flags that may change when a run is resumed (``dest`` names); every other flag is a setting of
@@ -65,6 +85,11 @@ from training.distributed import init_from_env, rank_and_world, shutdown
 RESUMABLE = ("resume", "minutes", "timesteps", "eval_every", "eval_envs", "checkpoint_every",
              "log_every", "print_every", "device", "threads", "no_progress", "no_plots",
              "no_keep_memory")
+#: The flags of ``RESUMABLE`` a resumed run keeps from ``options.json`` unless given again (the
+#: budget, ``--minutes`` / ``--timesteps``, is always the resumed call's own).
+KEPT_OPTIONS = RESUMABLE[3:]
+#: The file of a run folder that holds the kept options.
+OPTIONS_FILE = "options.json"
 #: The budget meaning "no step limit" (``--minutes`` alone): more steps than any run makes.
 NO_STEP_LIMIT = 10**15
 
@@ -114,10 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-range", type=float, default=None,
                    help=f"PPO: clipping of the probability ratio (default: "
                         f"{METRO_PRESET['clip_range']})")
-    p.add_argument("--lr", type=float, default=PAPER_PRESET["learning_rate"], help="Adam lr")
-    p.add_argument("--ent-coef", type=float, default=PAPER_PRESET["ent_coef"],
+    p.add_argument("--lr", type=positive_float, default=PAPER_PRESET["learning_rate"],
+                   help="Adam lr")
+    p.add_argument("--ent-coef", type=non_negative_float, default=PAPER_PRESET["ent_coef"],
                    help="entropy coefficient")
-    p.add_argument("--ent-coef-final", type=float, default=None,
+    p.add_argument("--ent-coef-final", type=non_negative_float, default=None,
                    help="anneal the entropy coefficient linearly from --ent-coef to this value "
                         "over the updates given by --ent-anneal (default: constant)")
     p.add_argument("--ent-anneal", type=int, nargs=2, metavar=("BEGIN", "FINISH"),
@@ -143,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out env (default: the test variant of a MetroPOMDP --env-id, e.g. "
                         "MetroPOMDP-10x4-Test-v0 for MetroPOMDP-10x4-v0; the same id, other "
                         "episodes, for any other env)")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    p.add_argument("--minutes", type=positive_float, default=None,
+                   help="wall-clock budget of the training (the final evaluation, one episode "
+                        "per --eval-envs env, takes seconds)")
     p.add_argument("--timesteps", type=int, default=None,
                    help="env-step budget (default: unlimited when --minutes is given)")
     p.add_argument("--eval-every", type=int, default=50,
@@ -159,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rollouts between the tables printed on the terminal (a multiple of "
                         "--log-every)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
-    add_machine_options(p)
+    add_machine_options(p, threads=1, threads_help=(
+        "torch CPU threads; these agents' small matrix products run fastest on one (on a "
+        "busy 2-core machine 2 threads were 24x slower than 1)"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true",
                    help="skip RUN_DIR/curve.png and RUN_DIR/graphs.png at the end")
@@ -192,8 +222,6 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.minutes is None and args.timesteps is None:
         p.error("give a budget: --minutes and/or --timesteps")
-    if args.minutes is not None and not args.minutes > 0:
-        p.error(f"--minutes must be positive, got {args.minutes}")
     if args.timesteps is not None and args.timesteps < 1:
         p.error(f"--timesteps must be positive, got {args.timesteps}")
     for name in ("eval_every", "checkpoint_every", "log_every", "print_every",
@@ -238,7 +266,34 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
         p.error(f"--clip-range must be positive, got {args.clip_range}")
     if not args.resume and args.core != "fwm" and "fwm_settings" in args.given:
         p.error(f"--fwm-settings is an option of the FWM core; --core {args.core} has none")
+    if args.resume:
+        keep_options(p, args)
+    args.options = {name: getattr(args, name) for name in KEPT_OPTIONS}
     return args
+
+
+def keep_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A resumed run takes the cadences, device, threads and output switches it was started
+    with (``RUN_DIR/options.json``) for every one of them not given again (runs from before
+    the file existed: the defaults)."""
+    path = os.path.join(args.resume, OPTIONS_FILE)
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        p.error(f"--resume {args.resume}: {path} is not valid JSON ({err}); delete it (the "
+                f"run then resumes with the defaults of its cadence and machine flags, or the "
+                f"ones you give)")
+    unknown = sorted(set(saved) - set(KEPT_OPTIONS)) if isinstance(saved, dict) else None
+    if unknown is None or unknown:
+        p.error(f"--resume {args.resume}: {path} is not a train_agent.py options file "
+                f"({'unknown ' + ', '.join(unknown) if unknown else 'not a JSON object'}); "
+                f"delete it")
+    for name, value in saved.items():
+        if name not in args.given:
+            setattr(args, name, value)
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
@@ -375,7 +430,10 @@ def main(argv=None) -> dict:
 
     env, eval_envs = build_envs(config, args.eval_envs, parser)
     if args.resume:
-        model = config.algorithm.load(ckpt, env=env, device=args.device)
+        try:
+            model = load_model(config, ckpt, env=env, device=args.device)
+        except ValueError as err:
+            parser.error(f"--resume {run_dir}: {err}")
         if rank == 0:
             print(f"resumed {ckpt} at {model.num_timesteps} steps, {model._n_updates} updates")
     else:
@@ -390,6 +448,9 @@ def main(argv=None) -> dict:
                     os.remove(os.path.join(run_dir, name))
             shutil.rmtree(os.path.join(run_dir, "tb"), ignore_errors=True)
             config.save(config_path)
+    if rank == 0:
+        with open(os.path.join(run_dir, OPTIONS_FILE), "w") as f:
+            json.dump(args.options, f, indent=2)
     if rank > 0:  # the same parameters everywhere; its own episodes and action samples
         model.env.seed(config.seed + rank)
         torch.manual_seed(config.seed + rank)
@@ -415,26 +476,29 @@ def main(argv=None) -> dict:
     # env steps per process: --timesteps counts all of them
     budget = -(-args.timesteps // world) if args.timesteps is not None else NO_STEP_LIMIT
     start, start_steps = time.monotonic(), model.num_timesteps
-    interrupted = False
+    interrupted = None
     try:
-        model.learn(budget, callback=CallbackList(callbacks), log_interval=args.log_every,
-                    reset_num_timesteps=False,
-                    progress_bar=args.minutes is None and not args.no_progress and rank == 0)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: saving a resumable checkpoint", flush=True)
+        with sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does
+            model.learn(budget, callback=CallbackList(callbacks), log_interval=args.log_every,
+                        reset_num_timesteps=False,
+                        progress_bar=args.minutes is None and not args.no_progress and rank == 0)
+    except KeyboardInterrupt as err:
+        interrupted = err
+        print(f"\n{interrupt_name(err)}: saving a resumable checkpoint", flush=True)
     except FloatingPointError as err:
         print(f"stopped: {err}\nthe last good checkpoint is {ckpt}", file=sys.stderr)
         raise SystemExit(1) from None
     wall = time.monotonic() - start
     shutdown()  # every process at once; what follows is process 0's alone
     if rank > 0:
-        if interrupted:
-            raise SystemExit(130)
+        if interrupted is not None:
+            raise SystemExit(interrupt_exit_code(interrupted))
         return {}
     model.save_atomic(ckpt)
-    if interrupted:
-        raise SystemExit(130)
+    if interrupted is not None:
+        print(f"{ckpt} is resumable: python scripts/train_agent.py --resume {run_dir} "
+              f"--minutes M", file=sys.stderr)
+        raise SystemExit(interrupt_exit_code(interrupted))
     final = evaluator.evaluate()
     model.logger.dump(model.num_timesteps)
     steps = (model.num_timesteps - start_steps) * world

@@ -20,7 +20,7 @@ import pathlib
 import time
 
 from agents import pretrained
-from agents.runs import RunConfig
+from agents.runs import load_run
 from agents.watch import record_episodes, render_episodes
 from metro_pomdp import REGISTERED, render
 from training.cli import HelpFormatter
@@ -35,8 +35,11 @@ def load_agent(parser: argparse.ArgumentParser, agent: str):
     if not (run / "model.zip").is_file() or not (run / "config.json").is_file():
         parser.error(f"AGENT {agent!r} is neither a shipped agent ({pretrained.names()}) nor a "
                      f"train_agent.py run folder with model.zip and config.json")
-    config = RunConfig.load(run / "config.json")
-    return config.algorithm.load(run / "model.zip", device="cpu"), config.env_id, config.test_env_id
+    try:
+        config, model = load_run(run, device="cpu")
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
+    return model, config.env_id, config.test_env_id
 
 
 def main(argv: list[str] | None = None) -> pathlib.Path:

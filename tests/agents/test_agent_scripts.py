@@ -123,7 +123,11 @@ def test_train_agent_under_torchrun(tmp_path):
     assert bad.returncode != 0 and "--n-envs 5 must be divisible by the 2 processes" in bad.stderr
 
 
-def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script, sig, code):
+    """Ctrl-C, or the SIGTERM a cluster scheduler sends before it kills a job, ends the update,
+    saves model.zip and exits 130 or 143; the run resumes from it."""
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_agent.py"),
                              "--minutes", "10", "--run-dir", str(run_dir), *TINY],
@@ -139,9 +143,11 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, run_script):
             time.sleep(0.5)
         assert proc.poll() is None, f"training exited early: {proc.communicate()[1][-2000:]}"
         assert len(rows(run_dir)) >= 3, "no training progress within 300 s"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 130, err[-2000:]
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == code, err[-2000:]
+        assert ("interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)") in out
+        assert "is resumable" in err and "Traceback" not in err
     finally:  # never leave a training child behind a failed assertion
         if proc.poll() is None:
             proc.kill()
@@ -314,3 +320,85 @@ def test_ppo_runs_resumes_and_is_read_back_as_ppo(tmp_path, capsys):
     # an A2C run's config.json has no algo key: the files of runs from before PPO are unchanged
     _train(["--timesteps", 120, "--run-dir", tmp_path / "a2c", "--no-plots", *TINY])
     assert "algo" not in json.loads((tmp_path / "a2c" / "config.json").read_text())
+
+
+def test_resume_keeps_the_run_s_cadences_and_threads_unless_given_again(tmp_path, capsys):
+    """--resume takes every flag of the run it was started with (options.json), the budget
+    excepted; a flag given again wins."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_train_agent", ROOT / "scripts" /
+                                                  "train_agent.py")
+    train_agent = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_agent)
+    run_dir = tmp_path / "run"
+    train_agent.main([str(a) for a in ["--timesteps", 120, "--run-dir", run_dir, "--threads",
+                                       1, "--checkpoint-every", 3, "--no-plots", *TINY]])
+    parser = train_agent.build_parser()
+    args = train_agent.parse_args(parser, ["--resume", str(run_dir), "--timesteps", "120"])
+    assert (args.threads, args.eval_every, args.checkpoint_every, args.no_plots) == (
+        1, 2, 3, True)
+    assert args.eval_envs == 8 and args.log_every == 1
+    args = train_agent.parse_args(parser, ["--resume", str(run_dir), "--timesteps", "120",
+                                           "--eval-every", "5"])
+    assert args.eval_every == 5 and args.checkpoint_every == 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ent-coef", "-1"], "argument --ent-coef: must be a number >= 0, got -1"),
+    (["--lr", "-0.1"], "argument --lr: must be a positive number, got -0.1"),
+    (["--minutes", "0"], "argument --minutes: must be a positive number, got 0"),
+    (["--minutes", "nan"], "argument --minutes: must be a positive number, got nan"),
+])
+def test_bad_numbers_are_refused_by_name(flags, message, run_script):
+    res = run_script("train_agent.py", "--timesteps", 120, *flags, *TINY, expect=2)
+    assert message in res.stderr
+
+
+def test_damaged_run_files_are_named_with_what_to_do(tmp_path, run_script):
+    """A damaged model.zip or config.json: evaluate_agent.py, watch_agent.py and --resume say
+    which file and what to do, without a traceback."""
+    run_dir = tmp_path / "run"
+    run_script("train_agent.py", "--timesteps", 120, "--run-dir", run_dir, "--no-plots", *TINY)
+    good = (run_dir / "model.zip").read_bytes()
+    (run_dir / "model.zip").write_bytes(good[:len(good) // 2])  # a copy cut short
+    for script, args in (("evaluate_agent.py", [run_dir, "--eval-envs", 2]),
+                         ("watch_agent.py", [run_dir, "--out", tmp_path / "w.gif"]),
+                         ("train_agent.py", ["--resume", run_dir, "--timesteps", 120])):
+        res = run_script(script, *args, expect=2)
+        assert f"{run_dir / 'model.zip'} cannot be loaded" in res.stderr, script
+        assert "truncated or damaged" in res.stderr and "Traceback" not in res.stderr
+    (run_dir / "model.zip").write_bytes(good)
+    (run_dir / "config.json").write_text('{"core": "fwm", ')
+    for script, args in (("evaluate_agent.py", [run_dir, "--eval-envs", 2]),
+                         ("train_agent.py", ["--resume", run_dir, "--timesteps", 120])):
+        res = run_script(script, *args, expect=2)
+        assert f"{run_dir / 'config.json'} is not valid JSON" in res.stderr, script
+        assert "Traceback" not in res.stderr
+
+
+def test_training_on_several_threads_warns_once():
+    """The library warns (once per process) instead of changing the process's thread count."""
+    import warnings
+
+    import agents.a2c as a2c
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a2c._threads_warned = False
+        model = RecurrentA2C("LstmPolicy", "MetroPOMDP-v0", n_envs=2,
+                             policy_kwargs={"hidden_size": 4})
+        with pytest.warns(a2c.ThreadWarning, match="2 torch threads.*set_num_threads"):
+            model.learn(60)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", a2c.ThreadWarning)
+            model.learn(60)  # once only
+        torch.set_num_threads(1)
+        a2c._threads_warned = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", a2c.ThreadWarning)
+            model.learn(60)  # one thread: nothing to say
+        assert torch.get_num_threads() == 1  # the library leaves the count alone
+    finally:
+        torch.set_num_threads(threads)

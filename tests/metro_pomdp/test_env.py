@@ -307,3 +307,17 @@ def test_random_graphs_match_single_envs_step_for_step():
             assert info["graph_index"][i] == inf["graph_index"]
             graphs_seen.add(int(inf["graph_index"]))
     assert len(graphs_seen) > n  # the graphs did change between episodes
+
+
+def test_max_episode_steps_minus_one_leaves_the_env_s_own_truncation():
+    """Gymnasium's ``max_episode_steps=-1`` drops the TimeLimit wrapper; the env still ends
+    every episode after its 30 steps, so the setting changes nothing silently."""
+    env = gym.make("MetroPOMDP-v0", max_episode_steps=-1)
+    env.reset(seed=0)
+    truncated = [env.step(0)[3] for _ in range(30)]
+    assert truncated == [False] * 29 + [True]
+
+
+def test_a_negative_data_seed_is_refused_by_name():
+    with pytest.raises(ValueError, match="data_seed must be a non-negative integer.*got -1"):
+        gym.make("MetroPOMDP-v0", data_seed=-1)

@@ -75,10 +75,16 @@ def test_make_vec_returns_native_vector_env():
     np.testing.assert_array_equal(test.adjacency, metro_pomdp.graph_set("test"))
 
 
-def test_graph_index_wraps_around_the_set():
-    envs = MetroPOMDPVectorEnv(num_envs=5, n_graphs=3)
-    _, info = envs.reset(seed=0)
-    np.testing.assert_array_equal(info["graph_index"], [0, 1, 2, 0, 1])
+def test_more_envs_than_graphs_are_refused_unless_graphs_are_drawn():
+    """Env i plays graph i: a 601st env would replay graph 0, silently; it is refused, naming
+    the fix. With random_graph each episode draws its graph, and any number of envs is fine."""
+    with pytest.raises(ValueError, match=r"num_envs=601 envs on a fixed set of 600 graphs.*"
+                                         r"random_graph=True"):
+        gym.make_vec("MetroPOMDP-v0", num_envs=601)
+    envs = MetroPOMDPVectorEnv(num_envs=5, n_graphs=3, random_graph=True)
+    assert set(envs.reset(seed=0)[1]["graph_index"]) <= {0, 1, 2}
+    envs = MetroPOMDPVectorEnv(num_envs=3, n_graphs=3)
+    np.testing.assert_array_equal(envs.reset(seed=0)[1]["graph_index"], [0, 1, 2])
 
 
 def test_random_graph_draws_each_episode_from_the_whole_set():
@@ -170,6 +176,7 @@ def test_graph_offset_outside_the_set_or_with_sampling_is_refused():
         MetroPOMDPVectorEnv(num_envs=2, graph_offset=600)
     with pytest.raises(ValueError, match="graph_offset=2 has no meaning with graph_set='sample'"):
         MetroPOMDPVectorEnv(num_envs=2, graph_offset=2, graph_set="sample")
-    # more envs than graphs wrap around, as documented: env i plays graph i mod n_graphs
-    envs = MetroPOMDPVectorEnv(num_envs=5, n_graphs=3, graph_offset=2)
-    np.testing.assert_array_equal(envs.reset(seed=0)[1]["graph_index"], [2, 0, 1, 2, 0])
+    # an offset wraps around the set, every graph at most once: env i plays graph
+    # (offset + i) mod n_graphs
+    envs = MetroPOMDPVectorEnv(num_envs=3, n_graphs=3, graph_offset=2)
+    np.testing.assert_array_equal(envs.reset(seed=0)[1]["graph_index"], [2, 0, 1])

@@ -63,3 +63,19 @@ def test_a_zero_default_is_stated():
     parser.add_argument("--flag", action="store_true", help="a switch")
     text = parser.format_help()
     assert "seed (default: 0)" in text and "a switch (default" not in text
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("train_lm.py", ["--minutes", "-2"], "argument --minutes: must be a positive number, got -2"),
+    ("train_catbabi.py", ["--minutes", "-1"],
+     "argument --minutes: must be a positive number, got -1"),
+    ("train_catbabi.py", ["--lr", "-0.1"], "argument --lr: must be a positive number, got -0.1"),
+    ("train_lm.py", ["--lr", "0"], "argument --lr: must be a positive number, got 0"),
+    ("train_lm.py", ["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    ("train_lm.py", ["--dropout", "-0.5"], "argument --dropout: must be a number >= 0"),
+])
+def test_budgets_and_rates_are_refused_at_the_boundary(script, flags, message, run_script):
+    """A bad budget or rate is an argument error naming the flag and the value, before any
+    data is read or any file written."""
+    res = run_script(script, *flags, expect=2)
+    assert message in res.stderr
