@@ -211,8 +211,13 @@ class MetroPOMDPEnv(gym.Env):
         if self._renderer is None:
             self._renderer = render.Renderer(self.config.n_states, self.render_mode)
         c = self._core
+        name = self.spec.id if self.spec is not None else "MetroPOMDP"
+        graph = int(c.graph_index[0])
+        title = f"{name}, " + (f"graph {graph}" if c.graph_set is not None and graph >= 0
+                               else "a sampled graph")
         # the current state: after an arrival or a timeout, the new placement
-        return self._renderer.draw(self.adjacency, **render.step_frames(c, 0)[-1])
+        return self._renderer.draw(self.adjacency, **render.step_frames(c, 0)[-1],
+                                   title=title)
 
     def close(self):
         if self._renderer is not None:

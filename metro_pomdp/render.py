@@ -23,11 +23,13 @@ def _sizes(n_states: int) -> dict:
     """Node, font and arrow sizes for a graph of ``n_states`` locations: the paper's 5 get
     figure 4's sizes; larger graphs (the 10x4 family) smaller nodes and labels, so that the
     labels of up to ``n_actions * n_states`` edges stay apart on the circle."""
+    # ten locations: labels at the arcs' middles, where two arcs leaving a node side by side
+    # are furthest apart (near the heads they crowd around the close neighbours)
     if n_states <= 6:
         return {"node_size": 700, "font_size": 11, "edge_font": 8, "arrowsize": 16,
                 "label_pos": 0.35}
     return {"node_size": 420, "font_size": 10, "edge_font": 7, "arrowsize": 11,
-            "label_pos": 0.3}
+            "label_pos": 0.5}
 
 
 def draw_graph(adjacency: np.ndarray, agent: int | None = None, reward: int | None = None,
@@ -88,23 +90,32 @@ def draw_graph(adjacency: np.ndarray, agent: int | None = None, reward: int | No
                                        "ec": "none", "alpha": 0.9})
     ax.set_axis_off()
     ax.set_aspect("equal")  # the circle stays round in any figure shape
-    ax.margins(0.12)
+    ax.margins(0.12 if n_states <= 6 else 0.06)
     if title:
         ax.set_title(title, fontsize=10)
     return ax
 
 
-def legend_handles() -> list:
-    """Legend entries for :func:`draw_frame`: agent, reward, both, the last action's edge."""
+#: What an arrow's label means, in every legend.
+EDGE_LABEL_TEXT = "{0, 2} on an arrow: the actions that take it"
+
+
+def legend_handles(last_move: bool = True) -> list:
+    """Legend entries for :func:`draw_frame` and :func:`draw_graph_grid`: agent, reward, both,
+    what an arrow's label means and (``last_move``) the last action's edge."""
     from matplotlib.lines import Line2D
 
     def dot(colour, label):
         return Line2D([], [], marker="o", linestyle="none", markersize=11,
                       markerfacecolor=colour, markeredgecolor="black", label=label)
 
-    return [dot(AGENT_COLOUR, "agent"), dot(REWARD_COLOUR, "reward"),
-            dot(BOTH_COLOUR, "agent on the reward"),
-            Line2D([], [], color=EDGE_COLOUR, linewidth=3, label="last move")]
+    handles = [dot(AGENT_COLOUR, "agent"), dot(REWARD_COLOUR, "reward"),
+               dot(BOTH_COLOUR, "agent on the reward"),
+               Line2D([], [], color="black", linewidth=1.2, marker=">", markevery=[1],
+                      label=EDGE_LABEL_TEXT)]
+    if last_move:
+        handles.append(Line2D([], [], color=EDGE_COLOUR, linewidth=3, label="last move"))
+    return handles
 
 
 def describe_step(step) -> str:
@@ -138,22 +149,39 @@ def draw_frame(fig, adjacency: np.ndarray, *, agent: int, reward: int, t: int,
         show_edge: draw the last action's edge (False once agent and reward were placed anew).
     """
     fig.clear()
-    ax = fig.add_axes((0.0, 0.19, 1.0, 0.72))
+    width, height = fig.get_size_inches()
+    # fixed heights in inches, so that a larger figure (the 10x4 graphs) gives the graph all of
+    # its extra room: title, legend, the graph, then the caption's three lines
+    top = 1.0 - 0.32 / height
+    legend_top = top if title else 1.0 - 0.05 / height
+    graph_top = legend_top - 0.5 / height
+    caption = 1.0 / height
+    ax = fig.add_axes((0.0, caption, 1.0, graph_top - caption))
     edge = None
     if step is not None and show_edge and not step.invalid:
         edge = (int(step.agent), int(step.moved_to))
     draw_graph(adjacency, agent=agent, reward=reward, ax=ax, highlight=edge)
     if title:
-        fig.text(0.5, 0.975, title, ha="center", va="top", fontsize=10)
+        fig.text(0.5, 1.0 - 0.08 / height, title, ha="center", va="top", fontsize=10)
     invalid = step is not None and bool(step.invalid)
-    fig.text(0.04, 0.155, f"t = {t}/{episode_length}    total {total:.2f}", fontsize=10,
-             family="monospace")
-    fig.text(0.04, 0.105, describe_step(step), fontsize=9, family="monospace",
-             color=INVALID_COLOUR if invalid else "black")
+    line = 0.3 / height
+    fig.text(0.04, caption - 0.28 / height, f"t = {t}/{episode_length}    total {total:.2f}",
+             fontsize=10, family="monospace")
+    # a placement frame draws the new positions: the action line is then the move before it
+    action = describe_step(step) if show_edge or step is None else (
+        f"before: {describe_step(step)}")
+    fig.text(0.04, caption - 0.28 / height - line, action, fontsize=9, family="monospace",
+             color=INVALID_COLOUR if invalid and show_edge else "black" if show_edge
+             else "#757575")
     if event:
-        fig.text(0.04, 0.045, event, fontsize=10, weight="bold", color="#1565c0")
-    fig.legend(handles=legend_handles(), loc="upper center", fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.955 if title else 0.995), handlelength=1.2, ncols=4)
+        fig.text(0.04, caption - 0.28 / height - 2 * line, event, fontsize=10, weight="bold",
+                 color="#1565c0")
+    markers = [h for h in legend_handles() if h.get_label() != EDGE_LABEL_TEXT]
+    fig.legend(handles=markers, loc="upper center", fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, legend_top), handlelength=1.2, ncols=len(markers),
+               borderaxespad=0.1)
+    fig.text(0.5, legend_top - 0.24 / height, EDGE_LABEL_TEXT, ha="center", va="top",
+             fontsize=8)
 
 
 def _row(step, i: int):
@@ -190,13 +218,14 @@ def step_frames(core, i: int = 0) -> list[dict]:
     if not step.placed:
         return [moved]
     placed = {**base, "agent": int(core.agent[i]), "reward": int(core.goal[i]),
-              "event": "agent and reward placed anew", "show_edge": False}
+              "event": f"agent and reward placed anew: agent at {int(core.agent[i])}, "
+                       f"reward at {int(core.goal[i])}", "show_edge": False}
     return [moved, placed]
 
 
 def frame_size(n_states: int) -> tuple[float, float]:
     """Figure size (inches) of a :func:`draw_frame` picture: larger for larger graphs."""
-    return (5.6, 6.2) if n_states <= 6 else (8.0, 8.6)
+    return (5.6, 6.4) if n_states <= 6 else (8.0, 8.8)
 
 
 def to_rgb(fig) -> np.ndarray:
@@ -272,7 +301,8 @@ def draw_graph_grid(adjacencies: Sequence[np.ndarray], titles: Sequence[str] | N
         raise ValueError("adjacencies is empty: nothing to draw")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows + 0.5),
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.set_axis_off()
@@ -280,7 +310,12 @@ def draw_graph_grid(adjacencies: Sequence[np.ndarray], titles: Sequence[str] | N
         draw_graph(adjacencies[i], agent=None if agents is None else agents[i],
                    reward=None if rewards is None else rewards[i], ax=ax,
                    title=None if titles is None else titles[i])
-    fig.tight_layout()
+    handles = legend_handles(last_move=False)
+    if agents is None and rewards is None:
+        handles = handles[3:]  # what the arrows' labels mean
+    fig.legend(handles=handles, loc="upper center", fontsize=9, frameon=False,
+               ncols=len(handles), handlelength=1.6)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_size_inches()[1]))
     return fig
 
 

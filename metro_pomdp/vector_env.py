@@ -158,8 +158,13 @@ class MetroPOMDPVectorEnv(VectorEnv):
             self._renderer = render.Renderer(self.config.n_states, self.render_mode)
         c = self._core
         # the current state: after an arrival or a timeout, the new placement
-        return self._renderer.draw(self.adjacency[0], **render.step_frames(c, 0)[-1],
-                                   title="env 0 of the batch")
+        graph = int(c.graph_index[0])
+        name = self.spec.id if self.spec is not None else "MetroPOMDP"
+        return self._renderer.draw(
+            self.adjacency[0], **render.step_frames(c, 0)[-1],
+            title=f"{name}, env 0 of {self.num_envs}, "
+                  + (f"graph {graph}" if c.graph_set is not None and graph >= 0
+                     else "a sampled graph"))
 
     def close_extras(self, **kwargs):
         if self._renderer is not None:

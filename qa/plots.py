@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 
 import numpy as np
 
@@ -31,15 +32,22 @@ def read_progress(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathLike) -> None:
     """Validation accuracy (answers, all tasks) and training accuracy over steps, one line pair
-    per run; ``runs`` maps a label to a ``progress.csv``."""
+    per run; ``runs`` maps a label to a ``progress.csv``. A run with a single validation (no
+    line to draw) is drawn as dots, with a warning that says so."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, (label, path) in enumerate(runs.items()):
         p = read_progress(path)
         color = f"C{i}"
-        ax.plot(p["step"], p["valid_accuracy"], color=color, label=f"{label} valid")
+        dots = len(p["step"]) < 2
+        if dots:
+            warnings.warn(f"{path}: one validation (step {p['step'][0]:.0f}), so {label!r} is "
+                          f"a dot, not a curve; a run validates every --eval-every steps "
+                          f"(default 1000)", stacklevel=2)
+        marker = {"marker": "o", "markersize": 6} if dots else {}
+        ax.plot(p["step"], p["valid_accuracy"], color=color, label=f"{label} valid", **marker)
         ax.plot(p["step"], p["train_accuracy"], color=color, ls="--", alpha=0.6,
-                label=f"{label} train")
+                label=f"{label} train", **{**marker, "marker": "s"} if dots else {})
     ax.set_xlabel("training step")
     ax.set_ylabel("answer accuracy")
     ax.set_ylim(0, 1)

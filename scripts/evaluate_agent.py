@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "(default: both)")
     parser.add_argument("--seed", type=int, default=0,
                         help="env and action-sampling seed (default: 0)")
-    add_machine_options(parser, device="cpu", keep_memory=False)
+    add_machine_options(parser, device="cpu", keep_memory=False, threads=1, threads_help=(
+        "torch CPU threads; the agents' small matrix products run fastest on one"))
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="results JSON (default: RUN_DIR/evaluation.json)")
     args = parser.parse_args(argv)

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="episodes per graph for the agents, as on their model cards")
     parser.add_argument("--gif-graph", type=int, default=0,
                         help="the test graph of the GIF (0-599)")
-    add_machine_options(parser, device=None, keep_memory=False)
+    add_machine_options(parser, device=None, keep_memory=False, threads=1, threads_help=(
+        "torch CPU threads; the agents' small matrix products run fastest on one"))
     args = parser.parse_args(argv)
     apply_machine_options(parser, args)
     if args.episodes < 1:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not 0 <= args.gif_graph < 600:
         parser.error(f"--gif-graph must lie in [0, 600), got {args.gif_graph}")
     start = time.perf_counter()
-    rows, agents = {}, {}
+    rows, agents, ticks = {}, {}, {}
     print(f"{'policy':<32}{'train':>14}{'test':>14}")
     for name in AGENTS:
         card = pretrained.card(name)
@@ -67,14 +68,21 @@ def main(argv: list[str] | None = None) -> dict:
         rows[name] = {s: (result[f"sampled/{s}"]["mean"], result[f"sampled/{s}"]["stderr"])
                       for s in ("train", "test")}
         _print_row(f"{name} ({card['parameters']:,} params)", rows[name])
+        ticks[name] = f"{name}\n{card['parameters']:,} params"
     for policy, label in (("random", "random"), ("shortest_path", "shortest path (knows graph)")):
         rows[label] = reference_row(policy)
         _print_row(label, rows[label])
+    ticks["shortest path (knows graph)"] = "shortest path\n(knows the graph)"
     print(f"(mean episode reward ± standard error; agents: {args.episodes} sampled episodes "
           f"per graph, references: {REFERENCE_EPISODES}; 600 graphs per split)")
     picture = plot_train_vs_test(
         rows, str(args.out / "train_vs_test.png"),
-        "MetroPOMDP: reward on the 600 training graphs and on 600 graphs never seen")
+        "MetroPOMDP: reward on the 600 training graphs and on 600 graphs never seen",
+        note=f"Each bar: mean reward of 30-step episodes, labelled mean ± one standard error "
+             f"(black error bars, about a pixel at this scale). Agents: {args.episodes} "
+             f"sampled episodes on each of the 600 graphs per split ({600 * args.episodes:,}); "
+             f"reference policies: {REFERENCE_EPISODES} ({600 * REFERENCE_EPISODES:,}).",
+        labels=ticks)
     episode = record_episodes(agents[AGENTS[0]], "MetroPOMDP-Test-v0", [args.gif_graph])
     gif = render.save_animation(render_episodes(episode),
                                 args.out / f"fwm-test-graph{args.gif_graph}.gif")

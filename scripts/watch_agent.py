@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
               f"{episode.total:.2f}, {episode.arrivals} arrivals, {len(episode.frames)} frames")
     images = render_episodes(episodes, dpi=args.dpi)
     render.save_animation(images, out, fps=args.fps)
-    print(f"wrote {out} ({len(images)} frames, {time.perf_counter() - start:.1f} s)")
+    print(f"wrote {out}: {len(images)} frames, {len(images) / args.fps:.1f} s long at "
+          f"{args.fps:g} frames/s (made in {time.perf_counter() - start:.1f} s)")
     return out
 
 

@@ -77,9 +77,10 @@ def test_watching_gives_a_frame_per_step_and_one_per_placement(tmp_path):
     episodes = record_episodes(model, "MetroPOMDP-Test-v0", graphs, episodes=2, seed=3)
     assert len(episodes) == 4
     for episode in episodes:
-        moves = [f for f in episode.frames if f.get("event") != "agent and reward placed anew"]
+        moves = [f for f in episode.frames if f.get("show_edge", True)]
         assert len(moves) == 31  # the start and one frame per step
-        placed = sum(f.get("event") == "agent and reward placed anew" for f in episode.frames)
+        placed = sum(f.get("event", "").startswith("agent and reward placed anew")
+                     for f in episode.frames)
         arrivals = [i for i, f in enumerate(episode.frames) if f.get("event", "").startswith(
             "reached")]
         assert len(arrivals) == episode.arrivals > 0
@@ -87,8 +88,9 @@ def test_watching_gives_a_frame_per_step_and_one_per_placement(tmp_path):
         for i in arrivals:  # the arrival frame: the agent on the reward, then placed anew
             assert episode.frames[i]["agent"] == episode.frames[i]["reward"]
             nxt = episode.frames[i + 1]
-            assert nxt["event"] == "agent and reward placed anew" and nxt["t"] == \
-                episode.frames[i]["t"]
+            assert nxt["event"] == (f"agent and reward placed anew: agent at {nxt['agent']}, "
+                                    f"reward at {nxt['reward']}")
+            assert nxt["t"] == episode.frames[i]["t"]
             assert nxt["reward"] != episode.frames[i]["reward"]
         totals = [f["total"] for f in moves]
         assert totals[-1] == pytest.approx(episode.total)

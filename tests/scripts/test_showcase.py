@@ -2,8 +2,10 @@
 asserted)."""
 
 import json
+import re
 import time
 
+import pytest
 from PIL import Image
 
 from agents import pretrained
@@ -28,8 +30,11 @@ def test_the_main_job_runs_end_to_end(run_script, tmp_path):
 def test_watch_agent_writes_the_gif_it_reports(run_script, tmp_path):
     out = run_script("watch_agent.py", "lstm-64", "--split", "train", "--graphs", "7",
                      "--greedy", "--dpi", "40", "--out", tmp_path / "w.gif")
-    frames = int(out.stdout.split(" frames, ")[0].rsplit("(", 1)[1])
+    # the GIF's own length, not the time it took to make
+    frames, seconds = re.search(r": (\d+) frames, ([\d.]+) s long at 2 frames/s",
+                                out.stdout).groups()
+    assert float(seconds) == pytest.approx(int(frames) / 2, abs=0.05)
     with Image.open(tmp_path / "w.gif") as im:
-        assert im.n_frames == frames > 31
+        assert im.n_frames == int(frames) > 31
     bad = run_script("watch_agent.py", "fwm-32-16", "--graphs", "600", expect=2)
     assert "--graphs must lie in [0, 600)" in bad.stderr
