@@ -150,8 +150,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             raise TypeError(f"policy must be a RecurrentActorCriticPolicy subclass (a recurrent "
                             f"policy with a state), got {policy!r}")
         check_positive_int("n_steps", n_steps)
-        if not callable(learning_rate) and not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive (or a schedule), got "
+        if not callable(learning_rate) and not learning_rate >= 0:
+            raise ValueError(f"learning_rate must be >= 0 (or a schedule), got "
                              f"{learning_rate!r}")
         for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
             if not value >= 0:

@@ -140,7 +140,7 @@ def load_run(run_dir: str | os.PathLike, **kwargs) -> tuple[RunConfig, Any]:
         ValueError: a file is damaged (named, with what to do).
     """
     run_dir = pathlib.Path(run_dir)
-    for name in ("config.json", "model.zip"):
+    for name in ("model.zip", "config.json"):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name} not found: {run_dir} is not a "
                                     f"train_agent.py run folder (config.json and model.zip)")

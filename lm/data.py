@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -179,3 +180,33 @@ def sample_seq_len(bptt: int, rng: np.random.Generator) -> int:
     ``seq_len / bptt`` so that long and short batches weigh the same."""
     base = bptt if rng.random() < 0.95 else bptt / 2
     return min(max(5, int(rng.normal(base, 5))), bptt + 40)
+
+
+def recurs_within(ids: Sequence[int], window: int) -> np.ndarray:
+    """Whether each token of ``ids`` already occurred among the ``window`` tokens before it:
+    bool ``[len(ids)]`` (the paper's figure 6 reads the FWM's gain on recurring words; PTB has
+    no document boundaries, so a window stands for "earlier in the same text")."""
+    check_positive_int("window", window)
+    last: dict[int, int] = {}
+    out = np.zeros(len(ids), dtype=bool)
+    for t, token in enumerate(ids):
+        previous = last.get(token)
+        out[t] = previous is not None and t - previous <= window
+        last[token] = t
+    return out
+
+
+def rare_repeat_stretch(ids: Sequence[int], train_counts: np.ndarray, length: int,
+                        max_count: int = 20) -> int:
+    """The start of the ``length``-token stretch of ``ids`` with the most repeats of rare words
+    (seen at most ``max_count`` times in training: names and the like; ``<unk>`` is frequent
+    and never counts): where
+    the paper's figure 6 looks. Chosen from the text alone, not from any model's losses."""
+    check_positive_int("length", length)
+    ids = np.asarray(ids)
+    if len(ids) <= length:
+        raise ValueError(f"length {length} must be below the {len(ids)} tokens")
+    rare = train_counts[ids] <= max_count
+    repeat = rare & recurs_within(ids.tolist(), length)
+    sums = np.convolve(repeat.astype(np.int64), np.ones(length, dtype=np.int64), "valid")
+    return int(np.argmax(sums[:len(ids) - length]))

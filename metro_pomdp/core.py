@@ -178,8 +178,8 @@ def _check_graphs(adjacency: np.ndarray, config: MetroConfig) -> np.ndarray:
 class MetroCore:
     """State and dynamics of ``num_envs`` MetroPOMDP environments.
 
-    Env ``i`` of a core uses graph ``graph_offset + i`` (mod ``n_graphs``; more envs than graphs
-    are refused, so no graph is played twice) of the fixed set, or a
+    Env ``i`` of a core uses graph ``graph_offset + i`` (mod ``n_graphs``; more envs than the
+    graphs of a registered set are refused, so none is played twice) of the fixed set, or a
     fresh Listing-1 graph every episode when ``config.graph_set == "sample"``.
 
     Args:
@@ -208,7 +208,10 @@ class MetroCore:
                               "graph_offset")
         self.n_graphs = n_graphs
         self.random_graph = random_graph and self.graph_set is not None
-        if self.graph_set is not None and not self.random_graph and n > n_graphs:
+        # a set of the user's own (graphs=...) may be replayed on purpose (env i plays graph
+        # i mod n_graphs, e.g. every env on one graph); a registered set is not
+        if graphs is None and self.graph_set is not None and not self.random_graph \
+                and n > n_graphs:
             raise ValueError(f"num_envs={n} envs on a fixed set of {n_graphs} graphs: env i "
                              f"plays graph i, so envs {n_graphs} and up would replay graphs "
                              f"0, 1, ... Use at most {n_graphs} envs, or random_graph=True "

@@ -69,7 +69,8 @@ def test_train_resume_and_plot(tmp_path, run_script):
         assert f"{flag} must be" in err.stderr and str(value) in err.stderr
     for flags, message in ((["--ent-coef-final", 0.1], "go together"),
                            (["--ent-coef-final", 0.1, "--ent-anneal", 5, 5], "BEGIN < FINISH"),
-                           (["--ent-coef-final", -1, "--ent-anneal", 0, 5], "non-negative")):
+                           (["--ent-coef-final", -1, "--ent-anneal", 0, 5],
+                            "argument --ent-coef-final: must be a number >= 0, got -1")):
         err = run_script("train_agent.py", "--timesteps", 120, *flags, *TINY, expect=2)
         assert message in err.stderr
     # the final checkpoint, several episodes per graph, sampled and greedy, reproducibly

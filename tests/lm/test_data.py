@@ -103,3 +103,14 @@ def test_a_corrupt_wikitext2_file_is_named_with_its_published_checksum(tmp_path)
     (folder / CORPORA["wt2"].files["valid"]).unlink()
     with pytest.raises(FileNotFoundError, match=r"wt2 valid file not found: .*wiki\.valid"):
         corpus_files("wt2", tmp_path, verify=False)
+
+
+def test_recurs_within_marks_tokens_seen_in_the_window_before():
+    from lm.data import rare_repeat_stretch, recurs_within
+
+    ids = [1, 2, 1, 3, 2, 4, 1]
+    assert recurs_within(ids, 2).tolist() == [False, False, True, False, False, False, False]
+    assert recurs_within(ids, 4).tolist() == [False, False, True, False, True, False, True]
+    # the stretch whose rare words repeat: 7 recurs at positions 5 and 7; 0 is frequent
+    counts = np.array([100, 1, 1, 1, 1, 1, 1, 1])
+    assert rare_repeat_stretch([0, 0, 0, 0, 7, 0, 7, 0, 0, 0], counts, 3) == 4

@@ -73,8 +73,15 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
     out = tmp_path / "fig6.png"
     res = run_script("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",
                      "--corpus", "ptb", "--data-dir", data, "--no-verify", "--start", 5,
-                     "--length", 20, "--out", out)
+                     "--length", 20, "--out", out, "--whole", "--window", 10, "--json",
+                     tmp_path / "fig6.json")
     assert out.read_bytes()[:4] == b"\x89PNG" and "mean bits per token" in res.stdout
+    whole = json.loads((tmp_path / "fig6.json").read_text())["whole"]
+    # the 399 targets of the tiny test split, split by recurrence within the 10 before
+    assert whole["recurring"]["tokens"] + whole["new"]["tokens"] == whole["all"]["tokens"]
+    assert whole["all"]["tokens"] == 399 and 0 < whole["new"]["tokens"] < 200
+    assert whole["all"]["difference"] == pytest.approx(
+        whole["all"]["LSTM"] - whole["all"]["FWM"])
     # a different model size cannot resume the FWM's run
     config = (runs["fwm"] / "config.json").read_text()
     res = run_script("train_lm.py", "--model", "fwm", "--max-tokens", 800, "--run-dir", runs["fwm"],
