@@ -2,16 +2,18 @@
 
 One policy class, :class:`RecurrentActorCriticPolicy`, with a pluggable recurrent core:
 
-* ``"fwm"``: :class:`~agents.fwm.FWMCell`, LSTM + Fast Weight Memory (paper section 4.2: LSTM 32,
+* ``"fwm"``: :class:`~memory.fwm.FWMCell`, LSTM + Fast Weight Memory (paper section 4.2: LSTM 32,
   d_FWM 16, output ``h + W_o n``, write-strength bias 1, update scaled by 1 / d_FWM);
-* ``"lstm"``: :class:`LSTMCore`, a plain LSTM of any width (the paper's baselines: 512 ... 4096);
-* ``"gru"``: :class:`GRUCore`, a plain GRU of any width;
-* a class of your own with the interface of :data:`CORE_INTERFACE`.
+* ``"lstm"``, ``"gru"``: a plain LSTM or GRU of any width (the paper's baselines: LSTMs of
+  512 ... 4096);
+* ``"linear-transformer"``, ``"delta-net"``, ``"gated-delta-net"``: the FWM's successors;
+* any other core of :mod:`memory`, or a class of your own with the interface of
+  :class:`memory.MemoryCore`.
 
 The cores map observations ``[T, B, I]`` to features ``[T, B, H]`` with a state that is a tuple
 of batch-first tensors and a per-step reset mask (SB3's ``episode_starts``: the state of that
 row is zeroed before the step), and have a one-step ``step`` for acting (the FWM's carries its
-memory in low-rank form, :class:`~agents.fwm.FWMStepState`) and ``state_from_tuple``. Linear
+memory in low-rank form, :class:`~memory.fwm.FWMStepState`) and ``state_from_tuple``. Linear
 actor and critic heads (optionally after SB3-style MLPs, ``net_arch``) read the features.
 
 ``predict(observation, state, episode_start, deterministic)`` has SB3's recurrent signature
@@ -22,7 +24,7 @@ state), so ``stable_baselines3.common.evaluation.evaluate_policy`` works unchang
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +40,9 @@ from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, lstm_step, lstm_with_resets, settings_options
-from agents.fwm.cell import reset_segments
-from agents.fwm.ops import tanh
+import memory
+from memory import core_names
+from memory.functional import tanh
 
 RecurrentState = tuple[torch.Tensor, ...]
 
@@ -58,167 +60,41 @@ _NOT_GIVEN: Any = object()
 
 
 class Tanh(nn.Module):
-    """``nn.Tanh`` through :func:`agents.fwm.ops.tanh` (``2 sigmoid(2x) - 1``, the same function,
-    several times faster on CPUs whose ``torch.tanh`` kernel is slow): the default activation of
-    the actor and critic MLPs."""
+    """``nn.Tanh`` through :func:`memory.functional.tanh` (``2 sigmoid(2x) - 1``, the same
+    function, several times faster on CPUs whose ``torch.tanh`` kernel is slow): the default
+    activation of the actor and critic MLPs."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return tanh(x)
 
 
-class LSTMState(NamedTuple):
-    """Batch-first LSTM state ``(h [B, H], c [B, H])``."""
-
-    h: torch.Tensor
-    c: torch.Tensor
-
-
-class LSTMCore(nn.Module):
-    """A one-layer LSTM with the recurrent-core interface of :class:`~agents.fwm.FWMCell`."""
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size)
-        self.output_size = hidden_size
-
-    def initial_state(self, batch_size: int, device=None, dtype=None) -> LSTMState:
-        w = self.lstm.weight_hh_l0
-        h = torch.zeros(batch_size, self.output_size, device=device or w.device,
-                        dtype=dtype or w.dtype)
-        return LSTMState(h, h.clone())
-
-    def forward(self, x: torch.Tensor, state: LSTMState | None = None,
-                reset: torch.Tensor | None = None, final_state: bool = True
-                ) -> tuple[torch.Tensor, LSTMState | None]:
-        """``x [T, B, I]``, ``reset [T, B]`` -> ``(out [T, B, H], final state)``; the state is
-        None with ``final_state=False`` (as :meth:`FWMCell.forward <agents.fwm.FWMCell.
-        forward>`)."""
-        if state is None:
-            state = self.initial_state(x.shape[1], x.device, x.dtype)
-        out, (h, c) = lstm_with_resets(self.lstm, x, state[0], state[1], reset)
-        return out, LSTMState(h, c) if final_state else None
-
-    def step(self, x: torch.Tensor, state: LSTMState | None = None,
-             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """One step: ``x [B, I]``, ``reset [B]`` -> ``(out [B, H], state)``."""
-        if state is None:
-            state = self.initial_state(x.shape[0], x.device, x.dtype)
-        h, c = lstm_step(self.lstm, x, state[0], state[1], reset)
-        return h, LSTMState(h, c)
-
-    def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> LSTMState:
-        """A plain tuple ``(h, c)`` (as SB3's ``predict`` carries it) as an :class:`LSTMState`."""
-        if len(tensors) != 2:
-            raise ValueError(f"an LSTM state is a tuple of 2 arrays (h, c), got {len(tensors)}")
-        return LSTMState(*tensors)
-
-
-class GRUState(NamedTuple):
-    """Batch-first GRU state ``(h [B, H],)``."""
-
-    h: torch.Tensor
-
-
-class GRUCore(nn.Module):
-    """A one-layer GRU with the recurrent-core interface (:data:`CORE_INTERFACE`)."""
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size)
-        self.output_size = hidden_size
-
-    def initial_state(self, batch_size: int, device=None, dtype=None) -> GRUState:
-        w = self.gru.weight_hh_l0
-        return GRUState(torch.zeros(batch_size, self.output_size, device=device or w.device,
-                                    dtype=dtype or w.dtype))
-
-    def forward(self, x: torch.Tensor, state: GRUState | None = None,
-                reset: torch.Tensor | None = None, final_state: bool = True
-                ) -> tuple[torch.Tensor, GRUState | None]:
-        """``x [T, B, I]``, ``reset [T, B]`` -> ``(out [T, B, H], final state)``. The sequence
-        is split only at the steps where some row resets: one fused GRU call per piece."""
-        h = (self.initial_state(x.shape[1], x.device, x.dtype) if state is None else state).h
-        outputs = []
-        for t0, t1 in reset_segments(reset, x.shape[0]):
-            if reset is not None:
-                h = h * (~reset[t0]).to(h.dtype)[:, None]
-            out, h = self.gru(x[t0:t1], h.unsqueeze(0))  # (t, B, H), (1, B, H)
-            h = h.squeeze(0)
-            outputs.append(out)
-        out = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
-        return out, GRUState(h) if final_state else None
-
-    def step(self, x: torch.Tensor, state: GRUState | None = None,
-             reset: torch.Tensor | None = None) -> tuple[torch.Tensor, GRUState]:
-        """One step: ``x [B, I]``, ``reset [B]`` -> ``(out [B, H], state)``."""
-        h = (self.initial_state(x.shape[0], x.device, x.dtype) if state is None else state).h
-        if reset is not None:
-            h = h * (~reset).to(h.dtype)[:, None]
-        g = self.gru
-        h = torch.gru_cell(x, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
-        return h, GRUState(h)
-
-    def state_from_tuple(self, tensors: tuple[torch.Tensor, ...]) -> GRUState:
-        """A plain tuple ``(h,)`` (as SB3's ``predict`` carries it) as a :class:`GRUState`."""
-        if len(tensors) != 1:
-            raise ValueError(f"a GRU state is a tuple of 1 array (h,), got {len(tensors)}")
-        return GRUState(*tensors)
-
-
-#: What a recurrent core provides; :func:`make_core` builds one by name, or takes a class
-#: (or any callable) ``core(input_size, hidden_size, **core_kwargs)`` that returns one.
-CORE_INTERFACE = """
-* ``output_size``: features per step of its output (the heads' input);
-* ``initial_state(batch_size, device=None, dtype=None)``: the zero state, a tuple (for example
-  a ``NamedTuple``) of batch-first tensors ``[B, ...]``;
-* ``forward(x [T, B, I], state, reset [T, B] or None, final_state=True) -> (out [T, B, H],
-  state after step T-1, or None when final_state is False)``, where ``reset[t]`` zeroes a row's
-  state before step t (an episode start) and ``state=None`` is the zero state;
-* ``step(x [B, I], state, reset [B] or None) -> (out [B, H], state)``: one step, for acting;
-* ``state_from_tuple(tensors)``: the state from a plain tuple of its tensors (SB3's
-  ``predict`` carries states as tuples of arrays).
-"""
-CORES = ("fwm", "lstm", "gru")
+#: The registered cores (:mod:`memory`), by name.
+CORES = core_names()
 
 
 def make_core(core, input_size: int, hidden_size: int, d_fwm: int = 16,
               **core_kwargs) -> nn.Module:
-    """Build a recurrent core by name, or a user's core.
+    """A memory core for a policy: :func:`memory.make_core` with the agents' FWM defaults.
 
     Args:
-        core: ``"fwm"``, ``"lstm"``, ``"gru"``, or a class (any callable)
-            ``core(input_size, hidden_size, **core_kwargs)`` returning a module with the
-            interface of :data:`CORE_INTERFACE`.
+        core: a registered name (:data:`CORES`: ``"fwm"``, ``"lstm"``, ``"gru"``,
+            ``"linear-transformer"``, ``"delta-net"``, ``"gated-delta-net"``), or a class (any
+            callable) ``core(input_size, hidden_size, **core_kwargs)`` returning a
+            :class:`memory.MemoryCore`.
         input_size: observation features per step.
-        hidden_size: LSTM width (d_LSTM).
+        hidden_size: the core's width (the FWM's d_LSTM).
         d_fwm: FWM size (``"fwm"`` only).
-        **core_kwargs: for ``"fwm"``, ``settings``, a name of :data:`agents.fwm.SETTINGS`
-            (default ``"authors-write"``: the authors' write-strength bias 1 and update scale
-            1 / d_fwm with the paper's squashed read keys; ``"authors-rl"`` is the authors' RL
-            cell, ``"paper"`` the paper's equations), and further
-            :class:`~agents.fwm.FWMConfig` fields over those of the setting (``n_reads``,
-            ``residual``, ``zero_init_output``, ...).
+        **core_kwargs: the core's options. For ``"fwm"``, ``settings``, a name of
+            :data:`memory.fwm.SETTINGS` (default here ``"authors-write"``: the authors'
+            write-strength bias 1 and update scale 1 / d_fwm with the paper's squashed read
+            keys; ``"authors-rl"`` is the authors' RL cell, ``"paper"`` the paper's
+            equations), and further :class:`~memory.fwm.FWMConfig` fields (``n_reads``,
+            ``zero_init_output``, ...); for the fast-weight cores
+            :class:`~memory.FastWeightConfig` fields (``n_heads``, ``d_head``, ...).
     """
     if core == "fwm":
-        options = dict(core_kwargs)
-        settings = options.pop("settings", "authors-write")
-        kwargs = {"residual": True, **settings_options(settings, d_fwm), **options}
-        return FWMCell(FWMConfig(input_size=input_size, hidden_size=hidden_size, d_fwm=d_fwm,
-                                 **kwargs))
-    if core in ("lstm", "gru"):
-        if core_kwargs:
-            raise TypeError(f"core={core!r} takes no core_kwargs, got {sorted(core_kwargs)}")
-        return (LSTMCore if core == "lstm" else GRUCore)(input_size, hidden_size)
-    if callable(core):
-        module = core(input_size, hidden_size, **core_kwargs)
-        missing = [name for name in ("output_size", "initial_state", "forward", "step",
-                                     "state_from_tuple") if not hasattr(module, name)]
-        if missing:
-            raise TypeError(f"core {core!r} built a {type(module).__name__} without "
-                            f"{', '.join(missing)}: a recurrent core provides{CORE_INTERFACE}")
-        return module
-    raise ValueError(f"core must be one of {CORES} or a class that builds a recurrent core, "
-                     f"got {core!r}")
+        core_kwargs = {"settings": "authors-write", "d_fwm": d_fwm, **core_kwargs}
+    return memory.make_core(core, input_size, hidden_size, **core_kwargs)
 
 
 class RecurrentActorCriticPolicy(BasePolicy):

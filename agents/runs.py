@@ -27,7 +27,7 @@ class RunConfig:
         d_fwm: d_FWM of the FWM core (unused by the others).
         net_arch: hidden layers of the policy and value heads ([]: linear heads).
         read_init: ``"zeros"`` starts the FWM's output projection at zero, ``"default"`` not.
-        fwm_settings: the FWM's named settings (:func:`agents.fwm.settings_options`).
+        fwm_settings: the FWM's named settings (:func:`memory.fwm.settings_options`).
         n_envs, random_graph, env_id, test_env_id: the training envs and the held-out id.
         seed: the model's and the envs' seed.
         algo: ``"a2c"`` or ``"ppo"`` (:data:`ALGORITHMS`; runs from before PPO: ``"a2c"``).

@@ -21,7 +21,7 @@ import time
 import torch
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, settings_options
+from memory.fwm import FWMCell, FWMConfig, settings_options
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 
 

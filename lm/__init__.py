@@ -1,2 +1,2 @@
 """Word-level language modelling (paper section 4.3, appendix H): PTB and WikiText-2 with
-AWD-LSTM and the AWD-FWM, reusing the FWM core of :mod:`agents.fwm`."""
+AWD-LSTM and the AWD-FWM, reusing the FWM core of :mod:`memory.fwm`."""

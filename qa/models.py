@@ -1,7 +1,8 @@
 """catbAbI models: token ids ``[T, B]`` in, next-token logits ``[T, B, V]`` out, with a carried
 recurrent state. Every model has the same interface, so the trainer and the evaluation code
-serve all of them: :class:`FWMModel` and the regularised LSTM of appendix F.4,
-:class:`LSTMModel`; the other baselines of table 1 slot in beside them."""
+serve all of them: :class:`FWMModel` (with the paper's settings), the regularised LSTM of
+appendix F.4, :class:`LSTMModel`, and :class:`CoreModel`, any core of :mod:`memory` between an
+embedding and a decoder."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.fwm import FWMCell, FWMConfig, FWMState, settings_options
+import memory
+from memory.fwm import FWMCell, FWMConfig, FWMState, settings_options
 from training.regularization import LockedDropout, embedded_dropout, weight_drop_
 from training.validation import check_positive_int
 
@@ -33,10 +35,10 @@ class FWMModel(nn.Module):
             the LSTM still reads the pad token (the authors' code freezes the whole state
             there; padding occurs only where a row runs out of stories at an epoch's end).
         settings: ``"paper"`` (the paper's equations) or ``"authors"`` (the authors' catbAbI
-            cell, :func:`agents.fwm.settings_options` ``"authors-catbabi"``: write-strength
+            cell, :func:`memory.fwm.settings_options` ``"authors-catbabi"``: write-strength
             bias 1, update scaled by 1 / d_FWM, linear first read key, their initialisation,
             and a Xavier-normal decoder without bias).
-        fwm_options: further :class:`~agents.fwm.FWMConfig` options, over those of
+        fwm_options: further :class:`~memory.fwm.FWMConfig` options, over those of
             ``settings`` (``init="authors"`` also gives the authors' decoder).
     """
 
@@ -62,6 +64,11 @@ class FWMModel(nn.Module):
         self.decoder = nn.Linear(hidden_size, vocab_size, bias=not authors_init)
         if authors_init:
             nn.init.xavier_normal_(self.decoder.weight)
+
+    @property
+    def model_options(self) -> dict:
+        """What a checkpoint records beyond the parameter shapes (a resume must match it)."""
+        return self.fwm_options
 
     def initial_state(self, batch_size: int) -> FWMState:
         return self.cell.initial_state(batch_size)
@@ -162,3 +169,43 @@ class LSTMModel(nn.Module):
             hs.append(h.squeeze(0))
             cs.append(c.squeeze(0))
         return self.decoder(x), LSTMState(torch.stack(hs, 1), torch.stack(cs, 1))
+
+
+class CoreModel(nn.Module):
+    """Embedding -> a memory core (:func:`memory.make_core`) -> linear decoder: catbAbI with
+    any registered core by name, or a user's core class.
+
+    Args:
+        vocab_size: V.
+        core: a registered name (``"delta-net"``, ...) or a class with the
+            :class:`memory.MemoryCore` interface.
+        embedding_size, hidden_size: the embedding's and the core's width (the FWM model's
+            256 and 256).
+        **core_options: the core's options (``n_heads``, ...).
+    """
+
+    def __init__(self, vocab_size: int, core, embedding_size: int = 256,
+                 hidden_size: int = 256, **core_options):
+        super().__init__()
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.core = memory.make_core(core, embedding_size, hidden_size, **core_options)
+        self.decoder = nn.Linear(self.core.output_size, vocab_size)
+        name = core if isinstance(core, str) else getattr(core, "__name__", repr(core))
+        self.model_options = {"core": name, **core_options}
+
+    def initial_state(self, batch_size: int) -> tuple:
+        p = self.decoder.weight
+        return self.core.initial_state(batch_size, p.device, p.dtype)
+
+    def forward(self, inputs: torch.Tensor, state: tuple | None = None,
+                read_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+        """``inputs [T, B]`` int64 -> ``(logits [T, B, V], state)``; ``read_mask`` (where the
+        FWM reads in QA mode) does not apply: a core's output is what it reads."""
+        if inputs.dim() != 2 or inputs.dtype != torch.long:
+            raise ValueError(f"inputs must be int64 [T, B], got {inputs.dtype} "
+                             f"{tuple(inputs.shape)}")
+        out, state = self.core(self.embedding(inputs), state)
+        return self.decoder(out), state

@@ -189,9 +189,9 @@ def check_resumable(run_dir: str | os.PathLike, model, config: TrainConfig,
     saved_class = ckpt.get("model_class")
     if saved_class is not None and saved_class != type(model).__name__:
         problems.append(f"model {saved_class} (now {type(model).__name__})")
-    options = getattr(model, "fwm_options", None)
+    options = getattr(model, "model_options", None)
     if "model_options" in ckpt and ckpt["model_options"] != options:
-        problems.append(f"FWM options {ckpt['model_options']} (now {options})")
+        problems.append(f"model options {ckpt['model_options']} (now {options})")
     mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
     if mine != theirs:
@@ -241,7 +241,7 @@ class QATrainer(SequenceTrainer):
 
     def counters(self):
         return {"step": self.step_count, "model_class": type(self.model).__name__,
-                "model_options": getattr(self.model, "fwm_options", None)}
+                "model_options": getattr(self.model, "model_options", None)}
 
     def restore(self, ckpt):
         self.step_count = ckpt["step"]

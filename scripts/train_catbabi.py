@@ -27,7 +27,8 @@ import time
 import torch
 
 from qa.data import EncodedStories, Vocabulary, load_split
-from qa.models import MODEL_SETTINGS, FWMModel, LSTMModel
+import memory
+from qa.models import MODEL_SETTINGS, CoreModel, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
 from qa.data import evaluation_batches
 from training.atomic import torch_load_checkpoint
@@ -50,6 +51,10 @@ from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
 
+#: ``--model``: the paper's two models, then every other registered memory core
+MODELS = ["fwm", "lstm", *(name for name in memory.core_names() if name not in ("fwm", "lstm"))]
+
+
 def main(argv=None) -> dict:
     started = time.monotonic()  # --minutes counts from here
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
@@ -59,8 +64,16 @@ def main(argv=None) -> dict:
     p.add_argument("--run-dir", default="runs/catbabi-fwm",
                    help="folder for last.pt, best.pt, logs and test.json; a folder with last.pt "
                         "is resumed")
-    p.add_argument("--model", choices=["fwm", "lstm"], default="fwm",
-                   help="the FWM, or the regularised 4 x 512 LSTM of appendix F.4")
+    p.add_argument("--model", choices=MODELS, default="fwm",
+                   help="the FWM (the paper's model); the regularised 4 x 512 LSTM of appendix "
+                        "F.4 (lstm); or embedding -> a memory core -> decoder for any other "
+                        "core of the memory package")
+    p.add_argument("--hidden-size", type=positive_int, default=256,
+                   help="the core's width (--model other than fwm and lstm; the FWM model's "
+                        "LSTM is 256 wide)")
+    p.add_argument("--n-heads", type=positive_int, default=None,
+                   help="heads of a fast-weight core (linear-transformer, delta-net, "
+                        "gated-delta-net; default: the core's)")
     p.add_argument("--mode", choices=["qa", "lm"], default="qa",
                    help="loss at the answers only (qa) or at every token (lm)")
     p.add_argument("--steps", type=positive_int, default=60_000,
@@ -90,6 +103,10 @@ def main(argv=None) -> dict:
     later = eval_only_command("train_catbabi.py", argv)
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
+    if args.n_heads is not None and memory.core_spec(args.model).config is not \
+            memory.FastWeightConfig:
+        p.error(f"--n-heads is an option of the fast-weight cores; --model {args.model} has "
+                f"no heads")
     apply_machine_options(p, args)
     device = init_from_env(args.device)  # joins the process group under torchrun
     rank, world = rank_and_world()
@@ -105,8 +122,14 @@ def main(argv=None) -> dict:
         model = FWMModel(len(vocab), n_reads=args.n_reads,
                          key_mode="concat" if args.concat_keys else "outer",
                          settings=args.fwm_settings)
-    else:
+    elif args.model == "lstm":
         model = LSTMModel(len(vocab))
+    else:
+        options = {} if args.n_heads is None else {"n_heads": args.n_heads}
+        try:
+            model = CoreModel(len(vocab), args.model, hidden_size=args.hidden_size, **options)
+        except ValueError as err:
+            p.error(f"--model {args.model}: {err}")
     try:
         config = TrainConfig(mode=args.mode, batch_size=args.batch_size, bptt=args.bptt,
                              lr=args.lr, steps=args.steps, eval_every=args.eval_every,

@@ -31,6 +31,7 @@ import time
 import numpy as np
 import torch
 
+import memory
 from lm.data import CORPORA, load_corpus
 from lm.model import SIZES, LanguageModel, LMConfig
 from lm.train import (
@@ -70,13 +71,21 @@ def asgd_epoch(text: str) -> int | None:
     return None if text.lower() == "none" else positive_int(text)
 
 
+#: ``--model``: AWD-LSTM, AWD-FWM, then every other registered memory core as the last layer
+MODELS = ["lstm", "fwm", *(n for n in memory.core_names() if n not in ("fwm", "lstm"))]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("--corpus", choices=sorted(CORPORA), default="ptb",
                    help="Penn Treebank or WikiText-2")
-    p.add_argument("--model", choices=["lstm", "fwm"], default="fwm",
-                   help="AWD-LSTM, or AWD-FWM (the FWM on the last layer)")
+    p.add_argument("--model", choices=MODELS, default="fwm",
+                   help="AWD-LSTM (lstm), AWD-FWM (fwm: the FWM on the last layer), or the "
+                        "last layer as another core of the memory package")
+    p.add_argument("--n-heads", type=positive_int, default=None,
+                   help="heads of a fast-weight last layer (linear-transformer, delta-net, "
+                        "gated-delta-net; default: the core's)")
     p.add_argument("--size", choices=sorted(SIZES), default="paper",
                    help="model size (paper: the AWD sizes of appendix H)")
     p.add_argument("--embedding-size", type=positive_int, help="override the size's embedding size")
@@ -143,9 +152,14 @@ def main(argv=None) -> dict:
         dropouts = {k: getattr(args, k) if getattr(args, k) is not None else v
                     for k, v in preset_dropouts.items()}
         torch.manual_seed(args.seed)
-        model_config = LMConfig(len(corpus.dictionary), memory="fwm" if args.model == "fwm"
-                                else "none", d_fwm=args.d_fwm, n_reads=args.n_reads, **sizes,
-                                **dropouts)
+        if args.n_heads is not None and args.model in ("lstm", "fwm"):
+            raise ValueError(f"--n-heads is an option of the fast-weight cores; --model "
+                             f"{args.model} has no heads")
+        model_config = LMConfig(len(corpus.dictionary),
+                                memory="none" if args.model == "lstm" else args.model,
+                                d_fwm=args.d_fwm, n_reads=args.n_reads, **sizes, **dropouts,
+                                memory_options=None if args.n_heads is None
+                                else {"n_heads": args.n_heads})
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     model = LanguageModel(model_config)

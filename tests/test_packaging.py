@@ -1,5 +1,5 @@
 """The distribution installs as a plain (non-editable) wheel into a clean environment, with
-its package data, and its generic top-level names (``agents``, ``training``, ``qa``, ``lm``)
+its package data, and its generic top-level names (``agents``, ``memory``, ``training``, ``qa``, ``lm``)
 import from there."""
 
 import os
@@ -9,7 +9,8 @@ import sys
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("metro_pomdp", "agents", "agents/fwm", "training", "qa", "lm")
+PACKAGES = ("metro_pomdp", "agents", "memory", "memory/fwm", "memory/delta", "training", "qa",
+            "lm")
 
 
 def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
@@ -35,9 +36,9 @@ def test_wheel_installs_into_a_clean_venv_with_its_package_data(tmp_path):
     # the clean venv has the project and nothing else; its dependencies come from this
     # environment's site-packages, put after the venv's own on the path
     deps = next(p for p in sys.path if p.endswith("site-packages"))
-    probe = ("import agents, agents.fwm, lm, metro_pomdp, qa, training\n"
+    probe = ("import agents, memory, lm, metro_pomdp, qa, training\n"
              "import importlib.resources as r\n"
-             "for m in (agents, agents.fwm, lm, metro_pomdp, qa, training):\n"
+             "for m in (agents, memory, lm, metro_pomdp, qa, training):\n"
              "    assert r.files(m).joinpath('py.typed').is_file(), m\n"
              "    print(m.__file__)\n"
              "import gymnasium as gym\n"

@@ -47,17 +47,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
 
 def torch_load_checkpoint(path: str | os.PathLike, map_location=None):
     """A checkpoint written by :func:`torch_save_atomic`, read with ``weights_only=True``: the
-    file may hold tensors, containers, numbers, strings and the FWM's state tuple
-    (:class:`agents.fwm.FWMState`), and nothing that runs code when unpickled.
+    file may hold tensors, containers, numbers, strings and the state tuples of the registered
+    memory cores (:func:`memory.state_types`), and nothing that runs code when unpickled.
 
     Raises:
         pickle.UnpicklingError: the file holds anything else (torch's message names it).
     """
     import torch
 
-    from agents.fwm import FWMState
+    from memory import state_types
 
-    with torch.serialization.safe_globals([FWMState]):
+    with torch.serialization.safe_globals(list(state_types())):
         return torch.load(path, map_location=map_location, weights_only=True)
 
 

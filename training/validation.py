@@ -1,5 +1,5 @@
 """The argument check that constructors across the packages share (``metro_pomdp`` and
-``agents.fwm`` import nothing of ours and keep their own)."""
+``memory.fwm`` import nothing of ours and keep their own)."""
 
 from __future__ import annotations
 

@@ -503,7 +503,7 @@ def test_bad_input_is_named():
         RecurrentA2C(torch.nn.Module, env)
     with pytest.raises(ValueError, match="n_steps"):
         RecurrentA2C("FWMPolicy", env, n_steps=0)
-    with pytest.raises(ValueError, match="core must be one of"):
+    with pytest.raises(ValueError, match="no memory core named .transformer.; the registered ones"):
         RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs={"core": "transformer"})
     with pytest.raises(TypeError, match="without .*step, state_from_tuple"):
         RecurrentA2C("RecurrentActorCriticPolicy", env,

@@ -5,7 +5,7 @@
 import pytest
 import torch
 
-from agents.fwm import fwm_scan, fwm_scan_reference
+from memory.fwm import fwm_scan, fwm_scan_reference
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device on this machine")

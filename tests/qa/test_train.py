@@ -367,3 +367,23 @@ def test_train_catbabi_minutes_bound_the_whole_command(tmp_path, run_script):
              + " --eval-only")
     assert later in res.stdout, res.stdout
     assert not (run_dir / "test.json").exists()
+
+
+@pytest.mark.parametrize("model", ["delta-net", "gated-delta-net"])
+def test_train_catbabi_takes_any_memory_core_by_name(tmp_path, model, run_script):
+    """``--model <core>``: embedding -> the core -> decoder, the trainer unchanged; the
+    parameter count is printed and recorded, and the run resumes."""
+    import json
+
+    run_dir = tmp_path / "run"
+    args = ["--data-dir", toy_babi(tmp_path / "data"), "--no-verify", "--model", model,
+            "--hidden-size", 16, "--n-heads", 2, "--bptt", 20, "--batch-size", 2,
+            "--eval-every", 2, "--no-progress", "--run-dir", run_dir, "--threads", 1]
+    res = run_script("train_catbabi.py", *args, "--steps", 2, "--final-eval", "never")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert f"{config['parameters']:,} parameters" in res.stdout
+    run_script("train_catbabi.py", *args, "--steps", 4)
+    assert json.loads((run_dir / "test.json").read_text())["test"]["answers"] > 0
+    bad = run_script("train_catbabi.py", "--data-dir", tmp_path / "data", "--no-verify",
+                     "--model", "gru", "--n-heads", 2, expect=2)
+    assert "--n-heads is an option of the fast-weight cores" in bad.stderr

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.fwm import (
+from memory.fwm import (
     FWMCell,
     FWMConfig,
     fold,
@@ -16,12 +16,11 @@ from agents.fwm import (
     fwm_scan_reference,
     fwm_step,
     low_rank_memory,
-    lstm_step,
-    lstm_with_resets,
     make_key,
     settings_options,
 )
-from agents.fwm.ops import tanh
+from memory.functional import tanh
+from memory.rnn import lstm_step, lstm_with_resets
 from training.regularization import weight_drop_
 
 D64 = torch.float64
@@ -340,7 +339,7 @@ def test_sequence_from_a_step_state_that_resets_everywhere_forms_no_memory(monke
     """A rollout whose every row starts an episode at step 0 (the A2C update) runs from the
     acting state without folding its low-rank memory into F, and gives what the folded state
     gives; a row that does not reset still needs F, and gets it."""
-    import agents.fwm.cell as cell_module
+    import memory.fwm.cell as cell_module
 
     torch.manual_seed(0)
     cell = FWMCell(cell_config()).double()
@@ -534,7 +533,7 @@ def test_cell_bad_input():
 
 
 def test_import_does_not_pull_in_stable_baselines3():
-    code = "import sys, agents.fwm; assert 'stable_baselines3' not in sys.modules"
+    code = "import sys, memory.fwm; assert 'stable_baselines3' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

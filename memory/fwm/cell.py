@@ -12,12 +12,14 @@ import math
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as nnf
 from torch import nn
 
-from agents.fwm.naive import fwm_scan_reference, make_key
-from agents.fwm.ops import (CHUNK, LowRankMemory, fold, fwm_scan, fwm_step, key_size,
-                            low_rank_memory, tanh)
+from memory.functional import tanh
+from memory.fwm.chunk import fwm_scan
+from memory.fwm.common import CHUNK, key_size
+from memory.fwm.naive import fwm_scan_reference, make_key
+from memory.fwm.step import LowRankMemory, fold, fwm_step, low_rank_memory
+from memory.rnn import lstm_step, lstm_with_resets
 
 
 class FWMState(NamedTuple):
@@ -31,7 +33,7 @@ class FWMState(NamedTuple):
 
 class FWMStepState(NamedTuple):
     """The state :meth:`FWMCell.step` carries from step to step: ``h, c [B, H]`` and the memory
-    in low-rank form (:class:`~agents.fwm.ops.LowRankMemory`: ``F = scale * base + sum_i w_i
+    in low-rank form (:class:`~memory.fwm.step.LowRankMemory`: ``F = scale * base + sum_i w_i
     k_i u_i^T`` over the cached steps), flat and batch-first so that it travels as a plain
     tuple of arrays (SB3's ``predict``). :meth:`as_state` gives the plain :class:`FWMState`;
     :meth:`FWMCell.forward` takes either."""
@@ -51,7 +53,7 @@ class FWMStepState(NamedTuple):
         return LowRankMemory(*self[2:])
 
     def as_state(self, key_mode: str) -> FWMState:
-        """The same state with F formed (:func:`~agents.fwm.ops.fold`); ``key_mode`` is the
+        """The same state with F formed (:func:`~memory.fwm.step.fold`); ``key_mode`` is the
         cell's (``cell.config.key_mode``)."""
         return FWMState(self.h, self.c, fold(self.memory, key_mode))
 
@@ -110,7 +112,7 @@ class FWMConfig:
             +-sqrt(6 / (d_LSTM + d_FWM)), the LSTM's forget-gate bias 1 and its other biases
             0). :func:`settings_options` names the authors' combinations.
         layer_norm_eps: epsilon of the affine-free layer norm of eq. (7).
-        chunk_size: steps per chunk of the chunk-parallel scan (:mod:`agents.fwm.ops`), and
+        chunk_size: steps per chunk of the chunk-parallel scan (:mod:`memory.fwm.chunk`), and
             the steps :meth:`FWMCell.step` caches before it forms F; the result does not depend
             on it, only the speed.
         zero_init_output: start W_o of eq. (8) at zero, so that the cell starts as its LSTM
@@ -161,7 +163,7 @@ class FWMCell(nn.Module):
 
     The LSTM's input never depends on the memory, so :meth:`forward` runs the LSTM over the whole
     sequence first, forms all write and all read projections with one GEMM each, and only then
-    runs the chunk-parallel :func:`~agents.fwm.ops.fwm_scan`.
+    runs the chunk-parallel :func:`~memory.fwm.chunk.fwm_scan`.
     """
 
     def __init__(self, config: FWMConfig):
@@ -299,7 +301,7 @@ class FWMCell(nn.Module):
         """One step for acting in an environment: ``x [B, I]`` -> ``(out [B, H], state)``;
         ``reset [B]`` bool zeroes the state first (SB3's ``episode_starts``).
 
-        The memory is carried in low-rank form (:class:`FWMStepState`, :func:`~agents.fwm.ops.
+        The memory is carried in low-rank form (:class:`FWMStepState`, :func:`~memory.fwm.chunk.
         fwm_step`): equal to :meth:`forward` step by step, but a step costs ``O(n d)`` per
         sample for the ``n`` steps since F was last formed, instead of several passes over F.
         """
@@ -339,60 +341,3 @@ class FWMCell(nn.Module):
 
     def _lstm(self, x: torch.Tensor, state: FWMState, reset: torch.Tensor | None):
         return lstm_with_resets(self.lstm, x, state.h, state.c, reset)
-
-
-def reset_segments(reset: torch.Tensor | None, steps: int) -> list[tuple[int, int]]:
-    """The pieces ``[t0, t1)`` of a ``steps``-long sequence split at the steps where some row of
-    ``reset [T, B]`` resets (one piece without resets): a recurrent layer runs each piece as one
-    fused call, with the resetting rows zeroed at its start."""
-    starts = [0] if reset is None else sorted({0, *reset.any(1).nonzero().flatten().tolist()})
-    return list(zip(starts, [*starts[1:], steps], strict=True))
-
-
-def lstm_with_resets(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-                     reset: torch.Tensor | None
-                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """Run a one-layer ``nn.LSTM`` over ``x [T, B, I]`` from ``(h, c) [B, H]``, zeroing the rows
-    of ``(h, c)`` where ``reset [T, B]`` is True before that step. The sequence is split only at
-    the steps where some row resets, so a sequence without resets is one fused LSTM call.
-
-    Returns ``(outputs [T, B, H], (h_T, c_T))``.
-    """
-    outputs = []
-    for t0, t1 in reset_segments(reset, x.shape[0]):
-        if reset is not None:
-            keep = (~reset[t0]).to(h.dtype)[:, None]  # (B, 1)
-            h, c = h * keep, c * keep
-        out, (h, c) = lstm(x[t0:t1], (h.unsqueeze(0), c.unsqueeze(0)))  # (t, B, H)
-        h, c = h.squeeze(0), c.squeeze(0)
-        outputs.append(out)
-    return torch.cat(outputs) if len(outputs) > 1 else outputs[0], (h, c)
-
-
-def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-              reset: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step of a one-layer ``nn.LSTM``: ``x [B, I]`` from ``(h, c) [B, H]``, the rows where
-    ``reset [B]`` is True zeroed first. Returns ``(h', c')``; ``h'`` is also the output.
-
-    The same math as :func:`lstm_with_resets` over a one-step sequence, without ``nn.LSTM``'s
-    per-call overhead and host sync (acting makes a call per env step), and with every ``tanh``
-    as ``2 sigmoid(2x) - 1`` (:func:`~agents.fwm.ops.tanh`; ``torch.lstm_cell`` uses torch's
-    tanh, slower on some CPUs): the four gates are one ``sigmoid`` over the pre-activations,
-    the cell gate's doubled. A module with forward pre-hooks (the language models' weight drop)
-    goes through ``nn.LSTM`` so that the hooks run.
-    """
-    if reset is not None:
-        keep = (~reset).to(h.dtype)[:, None]  # (B, 1)
-        h, c = h * keep, c * keep
-    if lstm._forward_pre_hooks:
-        _, (h, c) = lstm(x[None], (h[None], c[None]))
-        return h[0], c[0]
-    hidden = h.shape[1]
-    gates = nnf.linear(x, lstm.weight_ih_l0, getattr(lstm, "bias_ih_l0", None))  # (B, 4H)
-    gates = gates.addmm_(h, lstm.weight_hh_l0.t())
-    if getattr(lstm, "bias_hh_l0", None) is not None:
-        gates = gates.add_(lstm.bias_hh_l0)
-    gates[:, 2 * hidden:3 * hidden].mul_(2)  # gates i, f, g, o: g doubled for its tanh
-    i, f, g, o = gates.sigmoid_().chunk(4, 1)
-    c = torch.addcmul(f * c, i, g * 2 - 1)  # g * 2 - 1: tanh of g's pre-activation
-    return o * tanh(c), c

@@ -1,7 +1,7 @@
 """Plain-loop reference of the Fast Weight Memory (paper section 3, eqs. (3)-(8)).
 
 Written for reading, not for speed: one sample and one step at a time, every equation as printed,
-the norm of F computed directly. Every fast path in :mod:`agents.fwm.ops` is tested against this
+the norm of F computed directly. Every fast path in :mod:`memory.fwm.chunk` is tested against this
 function (outputs and gradients, in float64).
 
 Shapes: T time, B batch, d = d_FWM, dk = d * d (tensor-product keys) or 2 * d (concatenated
