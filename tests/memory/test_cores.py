@@ -268,3 +268,15 @@ def test_a_policy_with_each_core_saves_loads_and_acts_identically(name, tmp_path
             np.testing.assert_array_equal(x, y)
         obs, _, done, _ = env.step(a1)
         starts = done
+
+
+def test_the_package_is_a_foundation():
+    """``memory`` imports torch and nothing of agents, qa, lm, training or SB3."""
+    import subprocess
+    import sys
+
+    code = ("import sys, memory\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('agents', 'qa', 'lm', 'training', 'stable_baselines3', 'gymnasium')]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
