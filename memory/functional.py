@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 
@@ -30,3 +33,26 @@ class _Tanh(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (y,) = ctx.saved_tensors
         return torch.ops.aten.tanh_backward(grad, y)
+
+
+_device_path = False
+
+
+def host_shortcuts(x: torch.Tensor) -> bool:
+    """Whether a core may take a shortcut that needs a host decision (``bool(tensor)``, a list
+    of the steps where rows reset) for tensors on ``x``'s device: on the CPU it skips work and
+    costs nothing; on a device it would stop the host for the device at every step, so there
+    the cores take the masked path, which computes the same (tests hold the two equal, with
+    :func:`device_path`)."""
+    return x.device.type == "cpu" and not _device_path
+
+
+@contextlib.contextmanager
+def device_path() -> Iterator[None]:
+    """Within the block every core takes its device path on the CPU too (for tests)."""
+    global _device_path
+    previous, _device_path = _device_path, True
+    try:
+        yield
+    finally:
+        _device_path = previous

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 
-from memory.functional import tanh
+from memory.functional import host_shortcuts, tanh
 
 
 def reset_segments(reset: torch.Tensor | None, steps: int) -> list[tuple[int, int]]:
@@ -31,9 +31,18 @@ def run_with_resets(layer: Callable, x: torch.Tensor, state: tuple[torch.Tensor,
                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """Run ``layer(x_piece, state) -> (out_piece, state)`` over ``x [T, B, I]`` from ``state``
     (a tuple of batch-first ``[B, ...]`` tensors), the rows where ``reset [T, B]`` is True
-    emptied before that step. Returns ``(out [T, B, ...], final state)``."""
+    emptied before that step. Returns ``(out [T, B, ...], final state)``.
+
+    Where the resets fall is a host decision; on a device (where it would be a sync) a
+    sequence with resets runs one step per call, every step's rows masked."""
     outputs = []
-    for t0, t1 in reset_segments(reset, x.shape[0]):
+    if reset is None:
+        pieces = [(0, x.shape[0])]
+    elif host_shortcuts(x):
+        pieces = reset_segments(reset, x.shape[0])
+    else:
+        pieces = [(t, t + 1) for t in range(x.shape[0])]
+    for t0, t1 in pieces:
         if reset is not None:
             keep = ~reset[t0]
             state = tuple(s * keep.to(s.dtype).view(-1, *[1] * (s.dim() - 1)) for s in state)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from memory.functional import tanh
+from memory.functional import host_shortcuts, tanh
 from memory.fwm.chunk import fwm_scan
 from memory.fwm.common import CHUNK, key_size
 from memory.fwm.naive import fwm_scan_reference, make_key
@@ -241,11 +241,12 @@ class FWMCell(nn.Module):
                 raise ValueError(f"{name} must be a bool tensor [T={steps}, B={batch}], got "
                                  f"{mask.dtype} {tuple(mask.shape)}")
         if isinstance(state, FWMStepState):
-            if (not reference and steps and reset is not None and bool(reset[0].all())
+            if (not reference and steps and reset is not None and host_shortcuts(x)
+                    and bool(reset[0].all())
                     and not any(t.requires_grad for t in state.memory)):
                 # every row forgets the memory before step 0 (a rollout that starts with every
                 # episode, as the A2C update's): the scan starts empty, F is not formed from
-                # the low-rank form only to be dropped
+                # the low-rank form only to be dropped (a host decision: on the CPU only)
                 state = FWMState(state.h, state.c, None)
             else:
                 state = state.as_state(cfg.key_mode)

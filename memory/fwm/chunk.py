@@ -50,6 +50,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as nnf  # (F is the memory, as in the paper)
 
+from memory.functional import host_shortcuts
 from memory.fwm.common import CHUNK, _clip, _key, _key_dots, key_size
 from memory.fwm.step import _with_empty_cache, fwm_step
 
@@ -105,10 +106,17 @@ def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: 
     n0, e = n0.transpose(0, 1), e.transpose(0, 1)  # (B, T, d), (B, T, N_r, d)
     coef = (beta * update_scale).transpose(0, 1)  # (B, T)
     keep = None if reset is None else (~reset).to(v.dtype).transpose(0, 1)  # (B, T)
-    # host-side bookkeeping once per call (one sync), none per step
-    resets_at = [] if reset is None else reset.any(1).cpu().tolist()
-    all_reset_at = [] if reset is None else reset.all(1).cpu().tolist()
-    reads_in = None if read_mask is None else read_mask.any(1).cpu().tolist()
+    # host-side bookkeeping once per call, on the CPU: which steps reset, which read, to skip
+    # work; on a device (where it would be a sync) every step is treated as one that may
+    # reset (the keep multiplier is 1 where a row does not) and read (masked afterwards)
+    on_cpu = host_shortcuts(v)
+    if reset is None:
+        resets_at, all_reset_at = [], []
+    elif on_cpu:
+        resets_at, all_reset_at = reset.any(1).cpu().tolist(), reset.all(1).cpu().tolist()
+    else:
+        resets_at, all_reset_at = [True] * steps, [False] * steps
+    reads_in = read_mask.any(1).cpu().tolist() if read_mask is not None and on_cpu else None
 
     fw = state
     if state is None:  # the zero memory
@@ -118,7 +126,8 @@ def fwm_scan(state: torch.Tensor | None, k1: torch.Tensor, k2: torch.Tensor, v: 
     else:
         # (B,): the only full norm pass, once per call (vector_norm makes no temporary copy)
         norm_sq = torch.linalg.vector_norm(state.flatten(1), dim=1).square()
-        empty = not state.requires_grad and not bool(norm_sq.any())  # e.g. the zero state
+        empty = (on_cpu and not state.requires_grad
+                 and not bool(norm_sq.any()))  # e.g. the zero state
     outs = []
     for t0 in range(0, steps, chunk_size):
         t1 = min(t0 + chunk_size, steps)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as nnf  # (F is the memory, as in the paper)
 
+from memory.functional import host_shortcuts
 from memory.fwm.common import CHUNK, _clip, _combine, _dots, _key, _weighted_sum
 
 
@@ -64,7 +65,9 @@ def fold(memory: LowRankMemory, key_mode: str) -> torch.Tensor:
     if k1.shape[1] == 0:
         return scale[:, None, None] * base
     keys = _key(k1, k2, key_mode)  # (B, n, dk)
-    if not bool(scale.any()):  # the base is gone (reset in every row): no pass over it
+    # the base is gone (reset in every row): no pass over it; a host decision, so on the CPU
+    # only (on a device the product with scale 0 gives the same)
+    if host_shortcuts(scale) and not bool(scale.any()):
         return torch.bmm(keys.transpose(1, 2), w[..., None] * u)  # (B, dk, d)
     return torch.baddbmm(scale[:, None, None] * base, keys.transpose(1, 2), w[..., None] * u)
 
@@ -102,14 +105,17 @@ def fwm_step(memory: LowRankMemory, k1: torch.Tensor, k2: torch.Tensor, v: torch
     """
     base, scale, c1, c2, cu, w, norm_sq = memory
     batch, d = v.shape
+    # The shortcuts below are host decisions (a sync per step): on the CPU they skip work; on a
+    # device every step takes the masked path, which computes the same (zero weights, scale 0).
+    on_cpu = host_shortcuts(v)
     if reset is not None:
-        if bool(reset.all()):  # nothing before this step is remembered: drop the cache too
+        if on_cpu and bool(reset.all()):  # nothing before is remembered: drop the cache too
             zeros = v.new_zeros(batch)
             base, scale, c1, c2, cu, w, norm_sq = _with_empty_cache(base, zeros, zeros)
-        elif bool(reset.any()):
+        elif not on_cpu or bool(reset.any()):
             keep = (~reset).to(v.dtype)  # (B,)
             scale, w, norm_sq = scale * keep, w * keep[:, None], norm_sq * keep
-    use_base = bool(scale.any())  # one host sync per step
+    use_base = not on_cpu or bool(scale.any())
     c = beta * update_scale  # (B,)
     v_old = read_base = None  # k^T F and q1^T base
     if use_base:  # k^T base and (where reads are made) q1^T base in one pass over base

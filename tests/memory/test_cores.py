@@ -280,3 +280,58 @@ def test_the_package_is_a_foundation():
             "('agents', 'qa', 'lm', 'training', 'stable_baselines3', 'gymnasium')]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _run(c, steps_x, seq_x, reset_steps, reset_seq, requires_grad=True):
+    """Three acting steps, then a sequence with resets from that state; a loss's gradient."""
+    s, outs = None, []
+    for x, r in zip(steps_x, reset_steps):
+        o, s = c.step(x, s, r)
+        outs.append(o)
+    out, final = c(seq_x, s, reset_seq)
+    return torch.stack(outs), out, final
+
+
+@pytest.mark.parametrize("name", ALL_CORES)
+def test_no_core_needs_the_host_on_a_device(name):
+    """On the meta device (tensors without data: any ``.item()``, ``bool()``, ``.tolist()`` or
+    data-dependent shape raises, and so does mixing in a CPU tensor) every core acts, runs a
+    sequence with resets and backpropagates: on a GPU the same code makes no host sync and
+    creates nothing on the CPU. A shortcut that asks the host breaks this test."""
+    c = core(name).float().to("meta")
+    meta = {"device": "meta"}
+    steps_x = torch.zeros(3, 4, 5, **meta)
+    reset_steps = torch.zeros(3, 4, dtype=torch.bool, **meta)
+    seq_x = torch.zeros(40, 4, 5, **meta)  # more than a chunk
+    reset_seq = torch.zeros(40, 4, dtype=torch.bool, **meta)
+    acted, out, final = _run(c, steps_x, seq_x, reset_steps, reset_seq)
+    out.sum().backward()
+    assert out.device.type == "meta" and all(t.device.type == "meta" for t in final)
+
+
+@pytest.mark.parametrize("name", ALL_CORES)
+def test_the_device_path_computes_what_the_cpu_shortcuts_compute(name):
+    """The masked path the cores take on a device equals the CPU's host-decided shortcuts, with
+    resets of some rows, of every row, and none, in outputs and gradients."""
+    from memory.functional import device_path
+
+    c = core(name)
+    g = torch.Generator().manual_seed(3)
+    steps_x = torch.randn(3, 4, 5, generator=g, dtype=D64)
+    reset_steps = torch.tensor([[True] * 4, [False, True, False, False], [False] * 4])
+    seq_x = torch.randn(40, 4, 5, generator=g, dtype=D64)
+    reset_seq = torch.zeros(40, 4, dtype=torch.bool)
+    reset_seq[0] = True  # every row at step 0, as an A2C update's rollout
+    reset_seq[7, 2] = reset_seq[33, 0] = True
+
+    def run():
+        c.zero_grad()
+        acted, out, final = _run(c, steps_x, seq_x, reset_steps, reset_seq)
+        (out.square().sum() + acted.sum()).backward()
+        return [acted, out, *final], [p.grad.clone() for p in c.parameters()]
+
+    cpu = run()
+    with device_path():
+        device = run()
+    for a, b in zip(cpu[0] + cpu[1], device[0] + device[1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
