@@ -70,6 +70,12 @@ def test_train_lm_resume_evaluate_and_plot(tmp_path, run_script):
         assert again["test"] == result["test"] and again["tokens"] == result["tokens"]
         assert again["learn_wall_s"] == result["learn_wall_s"]  # the training's record kept
         runs[model] = run_dir
+    curves = tmp_path / "curves.png"
+    run_script("plot_lm_curves.py", runs["lstm"], runs["fwm"], "--labels", "LSTM", "FWM",
+               "--out", curves)
+    assert curves.read_bytes()[:4] == b"\x89PNG"
+    bad = run_script("plot_lm_curves.py", runs["lstm"], "--labels", "a", "b", expect=2)
+    assert "--labels: 2 names for 1 runs" in bad.stderr
     out = tmp_path / "fig6.png"
     res = run_script("plot_lm_losses.py", runs["lstm"] / "best.pt", runs["fwm"] / "best.pt",
                      "--corpus", "ptb", "--data-dir", data, "--no-verify", "--start", 5,
