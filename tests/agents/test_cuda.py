@@ -122,3 +122,41 @@ def _same_a2c_update_on(device: str, core: str) -> None:
 @pytest.mark.parametrize("core", ["fwm", "lstm"])
 def test_a2c_update_on_cuda_equals_cpu(core):
     _same_a2c_update_on("cuda", core)
+
+
+@pytest.mark.parametrize("name", ["fwm", "lstm", "gru", "linear-transformer", "delta-net",
+                                  "gated-delta-net"])
+def test_every_core_on_cuda_makes_no_host_sync_and_equals_the_cpu(name):
+    """Acting steps and a sequence with resets on CUDA under ``set_sync_debug_mode("error")``
+    (any host sync raises), against the same core on the CPU, in float64."""
+    import memory
+
+    torch.manual_seed(0)
+    options = {"d_fwm": 4} if name == "fwm" else {}
+    cpu = memory.make_core(name, 5, 8, **options).double()
+    gpu = memory.make_core(name, 5, 8, **options).double().cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    g = torch.Generator().manual_seed(1)
+    xs = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    seq = torch.randn(40, 4, 5, generator=g, dtype=torch.float64)
+    resets = torch.zeros(3, 4, dtype=torch.bool)
+    resets[0] = True
+    reset_seq = torch.zeros(40, 4, dtype=torch.bool)
+    reset_seq[0], reset_seq[9, 2] = True, True
+
+    def run(core, device):
+        s, outs = None, []
+        for x, r in zip(xs.to(device), resets.to(device)):
+            o, s = core.step(x, s, r)
+            outs.append(o)
+        out, _ = core(seq.to(device), s, reset_seq.to(device))
+        return torch.stack(outs), out
+
+    expected = run(cpu, "cpu")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        got = run(gpu, "cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.cpu(), b, rtol=0, atol=1e-9)

@@ -129,3 +129,17 @@ def test_gpu_checks_help_and_a_machine_without_cuda():
     bad = subprocess.run(["bash", str(script), "--nope"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "unknown option --nope" in bad.stderr
+
+
+def test_bench_cores_times_every_core_at_the_fwm_s_size(run_script, tmp_path):
+    res = run_script("benchmarks/bench_cores.py", "--cores", "fwm", "delta-net", "--batch", 2,
+                     "--bptt", 8, "--n-envs", 4, "--rounds", 1, "--threads", 1, "--json",
+                     tmp_path / "cores.json")
+    import json
+
+    rows = json.loads((tmp_path / "cores.json").read_text())["rows"]
+    fwm, delta = rows["fwm"], rows["delta-net"]
+    # sized to the FWM's parameter count: within 10% for the catbAbI core and the agent
+    assert abs(delta["core_parameters"] / fwm["core_parameters"] - 1) < 0.1
+    assert abs(delta["agent_parameters"] / fwm["agent_parameters"] - 1) < 0.1
+    assert "delta-net" in res.stdout and "x FWM" in res.stdout
