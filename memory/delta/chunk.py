@@ -38,22 +38,28 @@ def chunk_fast_weights(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     dv = v.shape[-1]
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    Qa, Ka, Va = (x.permute(1, 2, 0, 3) for x in (q, k, v))  # [B, H, T, d]
+    # the chunks as views that split() makes: their backward is one cat, where slicing each
+    # chunk out would allocate and zero a full-size gradient per chunk
+    def chunks(x: torch.Tensor | None, dim: int) -> list:
+        return [None] * -(-T // chunk_size) if x is None else x.split(chunk_size, dim)
+
+    Qs, Ks, Vs = (chunks(x.permute(1, 2, 0, 3), 2) for x in (q, k, v))  # [B, H, C, d] each
+    betas = chunks(None if beta is None else beta.permute(1, 2, 0), 2)  # [B, H, C]
+    alphas = chunks(None if log_alpha is None else log_alpha.permute(1, 2, 0), 2)
+    resets = chunks(None if reset is None else reset.t(), 1)  # [B, C]
     S = q.new_zeros(B, H, dv, dk) if state is None else state
     outs = []
-    for t0 in range(0, T, chunk_size):
-        t1 = min(t0 + chunk_size, T)
-        n = t1 - t0
-        Q, K, V = Qa[:, :, t0:t1], Ka[:, :, t0:t1], Va[:, :, t0:t1]
+    for Q, K, V, b, la, r in zip(Qs, Ks, Vs, betas, alphas, resets, strict=True):
+        n = Q.shape[2]
         idx = torch.arange(n, device=q.device)
         valid = idx[:, None] >= idx[None, :]  # [n, n]: step j reaches step i >= j
         start = None  # [B, H or 1, n]: whether S_0 still reaches step i
-        if reset is not None:
-            seg = torch.cumsum(reset[t0:t1].t().to(torch.int64), dim=-1)[:, None]  # [B, 1, n]
+        if r is not None:
+            seg = torch.cumsum(r.to(torch.int64), dim=-1)[:, None]  # [B, 1, n]
             valid = valid & (seg[..., :, None] == seg[..., None, :])  # no reset in (j, i]
             start = seg == 0  # no reset in [0, i]
-        if log_alpha is not None:
-            c = torch.cumsum(log_alpha[t0:t1].permute(1, 2, 0), dim=-1)  # [B, H, n]
+        if la is not None:
+            c = torch.cumsum(la, dim=-1)  # [B, H, n]
             # -inf where step j does not reach step i: exp() gives the 0, and the positive
             # differences above the diagonal never overflow
             decay = torch.exp((c[..., :, None] - c[..., None, :]).masked_fill(~valid, -torch.inf))
@@ -62,10 +68,9 @@ def chunk_fast_weights(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             decay = valid.to(q.dtype).expand(B, H, n, n)
             g = None if start is None else start.to(q.dtype).expand(B, H, n)
         from_start = Q @ S.transpose(-1, -2)  # [B, H, n, dv]: S_0 q_i
-        if beta is None:
+        if b is None:
             U = V
         else:
-            b = beta[t0:t1].permute(1, 2, 0)  # [B, H, n]
             k_s0 = K @ S.transpose(-1, -2)  # S_0 k_i
             rhs = b[..., None] * (V - (k_s0 if g is None else g[..., None] * k_s0))
             strict = torch.tril(decay * (K @ K.transpose(-1, -2)), diagonal=-1)

@@ -58,7 +58,9 @@ class FastWeightConfig:
         input_size: I.
         hidden_size: D, the residual stream and the output size.
         rule: ``"sum"``, ``"delta"`` or ``"gated-delta"`` (:data:`RULES`).
-        n_heads: H.
+        n_heads: H (default: ``hidden_size / 64`` rounded, at least 1: heads of about 64, as
+            the fast-weight papers' models have; the memory of a head is ``d_head`` x
+            ``d_key``, so one wide head costs far more than several narrow ones).
         d_head: keys', queries' and values' size per head (default ``hidden_size // n_heads``).
         dpfp_nu: DPFP's nu (``"sum"`` and ``"delta"``): the key feature size is
             ``2 d_head nu``.
@@ -68,12 +70,14 @@ class FastWeightConfig:
     input_size: int
     hidden_size: int
     rule: str = "delta"
-    n_heads: int = 1
+    n_heads: int | None = None
     d_head: int | None = None
     dpfp_nu: int = 1
     chunk_size: int = CHUNK
 
     def __post_init__(self):
+        if self.n_heads is None and isinstance(self.hidden_size, int):
+            self.n_heads = max(1, round(self.hidden_size / 64))
         for name in ("input_size", "hidden_size", "n_heads", "dpfp_nu", "chunk_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -82,9 +86,9 @@ class FastWeightConfig:
         if self.rule not in RULES:
             raise ValueError(f"FastWeightConfig.rule must be one of {RULES}, got {self.rule!r}")
         if self.d_head is None:
-            if self.hidden_size % self.n_heads:
-                raise ValueError(f"hidden_size {self.hidden_size} is not divisible by n_heads "
-                                 f"{self.n_heads}: give d_head")
+            if self.n_heads > self.hidden_size:
+                raise ValueError(f"n_heads {self.n_heads} is more than hidden_size "
+                                 f"{self.hidden_size}: give d_head")
             self.d_head = self.hidden_size // self.n_heads
         if not isinstance(self.d_head, int) or self.d_head < 1:
             raise ValueError(f"FastWeightConfig.d_head must be a positive integer, got "
