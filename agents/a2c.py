@@ -34,15 +34,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
+from agents.rollout import RolloutStore
 from agents.vec_env import BatchedVecMonitor, GymnasiumVecEnv, make_vec_env
 from training.atomic import atomic_write, interrupts_deferred
 from training.distributed import (
@@ -193,9 +193,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
-        self.rollout_buffer = RolloutBuffer(self.n_steps, self.observation_space, self.action_space,
-                                            device=self.device, gamma=self.gamma,
-                                            gae_lambda=self.gae_lambda, n_envs=self.n_envs)
+        self.rollout_buffer = RolloutStore(self.n_steps, self.observation_space, self.action_space,
+                                           device=self.device, gamma=self.gamma,
+                                           gae_lambda=self.gae_lambda, n_envs=self.n_envs)
         self.policy = self.policy_class(self.observation_space, self.action_space,
                                         self.lr_schedule, **self.policy_kwargs)
         if not isinstance(self.policy, RecurrentActorCriticPolicy):
@@ -207,7 +207,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
 
     # ----------------------------------------------------------------- rollouts
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback,
-                         rollout_buffer: RolloutBuffer, n_rollout_steps: int) -> bool:
+                         rollout_buffer: RolloutStore, n_rollout_steps: int) -> bool:
         assert self._last_obs is not None, "No previous observation was provided"
         policy = self.policy
         policy.set_training_mode(False)
@@ -222,9 +222,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)
                 starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool,
                                          device=self.device)
-                actions, values, log_probs, self._last_state = policy(obs_tensor,
-                                                                      self._last_state, starts)
-            actions = actions.cpu().numpy()
+                action_tensor, values, log_probs, self._last_state = policy(
+                    obs_tensor, self._last_state, starts)
+            actions = action_tensor.cpu().numpy()
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
                 clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
@@ -236,11 +236,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
             if dones.any():  # episode statistics (VecMonitor's) come only where one ended
                 self._update_info_buffer(infos, dones)
             n_steps += 1
-            if isinstance(self.action_space, spaces.Discrete):
-                actions = actions.reshape(-1, 1)
             if self.bootstrap_truncated:
                 rewards = self._bootstrap_truncated(rewards, dones, infos)
-            rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts,
+            rollout_buffer.add(self._last_obs, action_tensor, rewards, self._last_episode_starts,
                                values, log_probs)
             self._last_obs = new_obs
             self._last_episode_starts = dones
@@ -275,14 +273,12 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
-        buf = self.rollout_buffer
-        obs = torch.as_tensor(buf.observations, device=self.device)  # (T, N, *obs_shape)
-        actions = torch.as_tensor(buf.actions, device=self.device)  # (T, N, action_dim)
+        buf = self.rollout_buffer  # the rollout on the policy's device
+        obs, actions = buf.observations, buf.actions  # (T, N, *obs_shape), (T, N, action_dim)
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.squeeze(-1).long()
-        starts = torch.as_tensor(buf.episode_starts, device=self.device).bool()  # (T, N)
-        advantages = torch.as_tensor(buf.advantages, device=self.device)
-        returns = torch.as_tensor(buf.returns, device=self.device)
+        starts = buf.episode_starts.bool()  # (T, N)
+        advantages, returns = buf.advantages, buf.returns
         if self.normalize_advantage:  # (over every process's rollout under torchrun)
             mean, std = global_mean_std(advantages)
             advantages = (advantages - mean) / (std + 1e-8)
@@ -296,9 +292,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             grad_norm = self._optimizer_step(policy_loss, value_loss, entropy_loss, "update")
             self._n_updates += 1
 
-        ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/explained_variance", ev)
+        self.logger.record("train/explained_variance", buf.explained_variance().item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
         self.logger.record("train/ent_coef", self.ent_coef)
         self.logger.record("train/policy_loss", policy_loss.item())

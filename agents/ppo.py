@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import FloatSchedule, explained_variance
+from stable_baselines3.common.utils import FloatSchedule
 
 from agents.a2c import PAPER_N_ENVS, RecurrentA2C
 from agents.policies import RecurrentActorCriticPolicy
@@ -121,20 +121,19 @@ class RecurrentPPO(RecurrentA2C):
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
         clip = self.clip_range(self._current_progress_remaining)
-        buf = self.rollout_buffer
+        buf = self.rollout_buffer  # the rollout on the policy's device
         dev = self.device
-        obs = torch.as_tensor(buf.observations, device=dev)  # (T, N, *obs_shape)
-        actions = torch.as_tensor(buf.actions, device=dev)  # (T, N, action_dim)
+        obs, actions = buf.observations, buf.actions  # (T, N, *obs_shape), (T, N, action_dim)
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.squeeze(-1).long()
-        starts = torch.as_tensor(buf.episode_starts, device=dev).bool()  # (T, N)
-        advantages = torch.as_tensor(buf.advantages, device=dev)  # (T, N)
-        returns = torch.as_tensor(buf.returns, device=dev)
-        old_values = torch.as_tensor(buf.values, device=dev)
-        old_log_prob = torch.as_tensor(buf.log_probs, device=dev)
+        starts = buf.episode_starts.bool()  # (T, N)
+        advantages, returns = buf.advantages, buf.returns  # (T, N)
+        old_values, old_log_prob = buf.values, buf.log_probs
         per_batch = self.batch_size // self.n_steps  # envs per minibatch
-        losses: dict[str, list[float]] = {"policy": [], "value": [], "entropy": [],
-                                          "clip_fraction": [], "approx_kl": []}
+        # the logged numbers stay on the device until the update's end: one host sync per
+        # update, not several per minibatch (target_kl, a host decision, needs one each)
+        losses: dict[str, list[torch.Tensor]] = {"policy": [], "value": [], "entropy": [],
+                                                 "clip_fraction": [], "approx_kl": []}
         stopped_early = False
         for _ in range(self.n_epochs):
             for idx in torch.randperm(buf.n_envs, device=dev).split(per_batch):
@@ -155,31 +154,32 @@ class RecurrentPPO(RecurrentA2C):
                 value_loss = F.mse_loss(cols(returns), values)
                 entropy_loss = -(entropy.mean() if entropy is not None else -log_prob.mean())
                 with torch.no_grad():  # http://joschu.net/blog/kl-approx.html, as SB3
-                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
-                losses["clip_fraction"].append(((ratio - 1).abs() > clip).float().mean().item())
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    losses["clip_fraction"].append(((ratio - 1).abs() > clip).float().mean())
                 losses["approx_kl"].append(approx_kl)
                 # (under torchrun every process stops the epochs together)
-                if self.target_kl is not None and any_process(approx_kl > 1.5 * self.target_kl):
+                if self.target_kl is not None and any_process(
+                        approx_kl.item() > 1.5 * self.target_kl):
                     stopped_early = True
                     break
                 self._optimizer_step(policy_loss, value_loss, entropy_loss, "minibatch")
-                losses["policy"].append(policy_loss.item())
-                losses["value"].append(value_loss.item())
-                losses["entropy"].append(entropy_loss.item())
+                for name, loss in (("policy", policy_loss), ("value", value_loss),
+                                   ("entropy", entropy_loss)):
+                    losses[name].append(loss.detach())
             self._n_updates += 1  # SB3's PPO counts epochs
             if stopped_early:
                 break
 
-        ev = explained_variance(buf.values.flatten(), buf.returns.flatten())
         record = self.logger.record
         record("train/n_updates", self._n_updates, exclude="tensorboard")
-        record("train/explained_variance", ev)
+        record("train/explained_variance", buf.explained_variance().item())
         record("train/clip_range", clip)
         for name, key in (("policy", "policy_gradient_loss"), ("value", "value_loss"),
                           ("entropy", "entropy_loss"), ("clip_fraction", "clip_fraction"),
                           ("approx_kl", "approx_kl")):
-            if losses[name]:
-                record(f"train/{key}", float(np.mean(losses[name])))
+            if losses[name]:  # numpy's float64 mean of the float32 values, as of their .item()s
+                record(f"train/{key}",
+                       float(np.mean(torch.stack(losses[name]).double().cpu().numpy())))
 
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
               tb_log_name: str = "RecurrentPPO", reset_num_timesteps: bool = True,
