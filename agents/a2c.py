@@ -2,21 +2,10 @@
 
 Stable-Baselines3's ``A2C`` has no recurrent support and sb3-contrib's ``RecurrentPPO`` is tied to
 an LSTM ``(h, c)`` state; this algorithm takes any :class:`~agents.policies.
-RecurrentActorCriticPolicy` (FWM or LSTM core) and keeps SB3's names, logger, callbacks,
-``learn``/``save``/``load``.
-
-One update per rollout of ``n_steps`` x ``n_envs``:
-
-1. act for ``n_steps`` steps without gradients, carrying the recurrent state (zeroed at episode
-   starts) and remembering the state at the rollout's start;
-2. returns and advantages with SB3's ``RolloutBuffer`` (GAE(lambda); lambda = 1 gives the
-   discounted returns minus the values), bootstrapping from the value of the observation after
-   the rollout and - with ``bootstrap_truncated`` - from the value of the last observation of
-   an episode cut by a time limit;
-3. run the policy over the whole rollout again, with gradients, from the remembered state -
-   full backpropagation through time within the rollout, cut at episode starts (the state is
-   zeroed there) and at the rollout's start (the remembered state is a constant) - and take one
-   optimizer step on ``policy_loss + ent_coef * entropy_loss + vf_coef * value_loss``.
+RecurrentActorCriticPolicy` (any memory core) and keeps SB3's names, logger, callbacks,
+``learn``/``save``/``load``. Rollouts, returns and the optimizer step are the recurrent
+on-policy base's (:mod:`agents.on_policy`); A2C's update is one optimizer step on
+``policy_loss + ent_coef * entropy_loss + vf_coef * value_loss`` over the whole rollout.
 
 The paper's meta-RL setting (section 4.2, appendix I) is :data:`PAPER_PRESET`: 600 envs, one
 30-step episode per rollout, gamma 0.9, value coefficient 0.1, entropy coefficient 0.03, Adam lr
@@ -25,33 +14,21 @@ The paper's meta-RL setting (section 4.2, appendix I) is :data:`PAPER_PRESET`: 6
 
 from __future__ import annotations
 
-import os
-import warnings
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
-import numpy as np
-import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import obs_as_tensor
-from stable_baselines3.common.vec_env import VecEnv
 
-from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
-from agents.rollout import RolloutStore
-from agents.vec_env import BatchedVecMonitor, GymnasiumVecEnv, make_vec_env
-from training.atomic import atomic_write, interrupts_deferred
-from training.distributed import (
-    any_process,
-    average_gradients,
-    global_mean_std,
-    rank_and_world,
+from agents.on_policy import (
+    PAPER_N_ENVS,
+    RecurrentOnPolicyAlgorithm,
+    ThreadWarning,
+    warn_threads,
 )
-from training.validation import check_positive_int
+from training.atomic import interrupts_deferred
+from training.distributed import global_mean_std
+
+__all__ = ["PAPER_N_ENVS", "PAPER_PRESET", "RecurrentA2C", "ThreadWarning", "warn_threads"]
 
 #: The paper's meta-RL hyperparameters (keyword arguments of :class:`RecurrentA2C`).
 PAPER_PRESET: dict[str, Any] = {
@@ -65,208 +42,12 @@ PAPER_PRESET: dict[str, Any] = {
     "bootstrap_truncated": False,
     "stats_window_size": 600,
 }
-#: Environments in the paper's setting (one per graph).
-PAPER_N_ENVS = 600
 
 
-class ThreadWarning(UserWarning):
-    """Training on the CPU with more than one torch thread (see :func:`warn_threads`)."""
-
-
-_threads_warned = False
-
-
-def warn_threads(device: torch.device) -> None:
-    """Warn once per process when an agent trains on the CPU with more than one torch thread.
-
-    These agents' matrix products are small (a batch of 600 rows of width 32 to 64): on a
-    2-core machine one thread ran ten A2C updates of the FWM agent at 65,992 env-steps/s and
-    PyTorch's default of two at 2,745 while other work ran beside them, the threads waiting on
-    each other. The library warns instead of calling ``torch.set_num_threads(1)`` itself: the
-    thread count is the whole process's, and a user may have chosen it for other work; the
-    warning is a ``ThreadWarning``, for ``warnings.filterwarnings`` to silence."""
-    global _threads_warned
-    threads = torch.get_num_threads()
-    if _threads_warned or torch.device(device).type != "cpu" or threads == 1:
-        return
-    _threads_warned = True
-    warnings.warn(f"training on the CPU with {threads} torch threads: these agents' small "
-                  f"matrix products are fastest on one, and with more threads than free cores "
-                  f"they run many times slower (24x was measured on a busy 2-core machine). "
-                  f"Call torch.set_num_threads(1) first (or silence this with "
-                  f"warnings.filterwarnings('ignore', category=agents.a2c.ThreadWarning))",
-                  ThreadWarning, stacklevel=3)
-
-
-class RecurrentA2C(OnPolicyAlgorithm):
-    """Advantage actor-critic with a recurrent policy.
-
-    Args:
-        policy: ``"FWMPolicy"``, ``"LstmPolicy"`` or a :class:`RecurrentActorCriticPolicy`
-            subclass.
-        env: an SB3 ``VecEnv``, a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode
-            (wrapped in :class:`~agents.vec_env.GymnasiumVecEnv` and
-            :class:`~agents.vec_env.BatchedVecMonitor`), any registered Gymnasium id (``n_envs``
-            envs by :func:`~agents.vec_env.make_vec_env`: natively batched for MetroPOMDP, SB3's
-            ``make_vec_env`` otherwise) or a ``gymnasium.Env``.
-        learning_rate: float or schedule.
-        n_steps: steps per env per rollout (= truncated-BPTT length).
-        gamma: discount.
-        gae_lambda: GAE lambda (1: plain discounted returns).
-        ent_coef: entropy coefficient of the loss.
-        vf_coef: value-loss coefficient.
-        max_grad_norm: clip the gradient norm; None: no clipping.
-        normalize_advantage: standardise advantages per rollout.
-        bootstrap_truncated: add ``gamma * V(last observation)`` to the reward at a time-limit
-            truncation (SB3's convention); False treats truncation as the episode's end (the
-            paper: returns to the episode end).
-        n_envs: number of envs when ``env`` is an id string.
-
-    The other arguments are SB3's ``A2C``'s.
-    """
-
-    policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = {
-        "FWMPolicy": FWMPolicy,
-        "LstmPolicy": LstmPolicy,
-        "GruPolicy": GruPolicy,
-        "RecurrentActorCriticPolicy": RecurrentActorCriticPolicy,
-    }
-    policy: RecurrentActorCriticPolicy
-
-    def __init__(self, policy: str | type[RecurrentActorCriticPolicy], env: GymEnv | str | None,
-                 learning_rate: float | Schedule = 1e-3, n_steps: int = 30, gamma: float = 0.99,
-                 gae_lambda: float = 1.0, ent_coef: float = 0.0, vf_coef: float = 0.5,
-                 max_grad_norm: float | None = 0.5, normalize_advantage: bool = False,
-                 bootstrap_truncated: bool = True, n_envs: int = PAPER_N_ENVS,
-                 stats_window_size: int = 100, tensorboard_log: str | None = None,
-                 policy_kwargs: dict[str, Any] | None = None, verbose: int = 0,
-                 seed: int | None = None, device: torch.device | str = "auto",
-                 _init_setup_model: bool = True):
-        if isinstance(policy, str) and policy not in self.policy_aliases:
-            raise ValueError(f"policy must be one of {sorted(self.policy_aliases)} or a "
-                             f"RecurrentActorCriticPolicy subclass, got {policy!r}")
-        if not isinstance(policy, str) and not (
-                isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)):
-            raise TypeError(f"policy must be a RecurrentActorCriticPolicy subclass (a recurrent "
-                            f"policy with a state), got {policy!r}")
-        check_positive_int("n_steps", n_steps)
-        if not callable(learning_rate) and not learning_rate >= 0:
-            raise ValueError(f"learning_rate must be >= 0 (or a schedule), got "
-                             f"{learning_rate!r}")
-        for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if not 0.0 <= gae_lambda <= 1.0:
-            raise ValueError(f"gae_lambda must be in [0, 1], got {gae_lambda!r}")
-        if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm!r}")
-        env = self._as_sb3_env(env, n_envs)
-        self.normalize_advantage = normalize_advantage
-        self.bootstrap_truncated = bootstrap_truncated
-        self._last_state: tuple[torch.Tensor, ...] | None = None
-        self._rollout_state: tuple[torch.Tensor, ...] | None = None
-        super().__init__(
-            policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma,
-            gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm, use_sde=False, sde_sample_freq=-1,
-            stats_window_size=stats_window_size, tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs, verbose=verbose, seed=seed, device=device,
-            _init_setup_model=False,
-            supported_action_spaces=(spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary,
-                                     spaces.Box))
-        if _init_setup_model:
-            self._setup_model()
-
-    @staticmethod
-    def _as_sb3_env(env, n_envs: int):
-        """Turn the accepted env forms into something SB3's constructor takes."""
-        if isinstance(env, str):
-            return make_vec_env(env, num_envs=n_envs)
-        if isinstance(env, gym.vector.VectorEnv):
-            return BatchedVecMonitor(GymnasiumVecEnv(env))
-        return env
-
-    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        super().set_env(self._as_sb3_env(env, self.n_envs), force_reset=force_reset)
-        self._last_state = None
-
-    def _setup_model(self) -> None:
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.rollout_buffer = RolloutStore(self.n_steps, self.observation_space, self.action_space,
-                                           device=self.device, gamma=self.gamma,
-                                           gae_lambda=self.gae_lambda, n_envs=self.n_envs)
-        self.policy = self.policy_class(self.observation_space, self.action_space,
-                                        self.lr_schedule, **self.policy_kwargs)
-        if not isinstance(self.policy, RecurrentActorCriticPolicy):
-            raise TypeError(f"{type(self.policy).__name__} is not a RecurrentActorCriticPolicy")
-        self.policy = self.policy.to(self.device)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_last_state", "_rollout_state"]
-
-    # ----------------------------------------------------------------- rollouts
-    def collect_rollouts(self, env: VecEnv, callback: BaseCallback,
-                         rollout_buffer: RolloutStore, n_rollout_steps: int) -> bool:
-        assert self._last_obs is not None, "No previous observation was provided"
-        policy = self.policy
-        policy.set_training_mode(False)
-        if self._last_state is None or self._last_state[0].shape[0] != env.num_envs:
-            self._last_state = policy.initial_state(env.num_envs)
-        self._rollout_state = self._last_state  # the state before step 0, for train()
-        n_steps = 0
-        rollout_buffer.reset()
-        callback.on_rollout_start()
-        while n_steps < n_rollout_steps:
-            with torch.no_grad():
-                obs_tensor = obs_as_tensor(self._last_obs, self.device)
-                starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool,
-                                         device=self.device)
-                action_tensor, values, log_probs, self._last_state = policy(
-                    obs_tensor, self._last_state, starts)
-            actions = action_tensor.cpu().numpy()
-            clipped_actions = actions
-            if isinstance(self.action_space, spaces.Box):
-                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
-            new_obs, rewards, dones, infos = env.step(clipped_actions)
-            self.num_timesteps += env.num_envs
-            callback.update_locals(locals())
-            if not callback.on_step():
-                return False
-            if dones.any():  # episode statistics (VecMonitor's) come only where one ended
-                self._update_info_buffer(infos, dones)
-            n_steps += 1
-            if self.bootstrap_truncated:
-                rewards = self._bootstrap_truncated(rewards, dones, infos)
-            rollout_buffer.add(self._last_obs, action_tensor, rewards, self._last_episode_starts,
-                               values, log_probs)
-            self._last_obs = new_obs
-            self._last_episode_starts = dones
-        with torch.no_grad():
-            last_values = policy.predict_values(
-                obs_as_tensor(new_obs, self.device), self._last_state,
-                torch.as_tensor(dones, dtype=torch.bool, device=self.device))
-        rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
-        callback.update_locals(locals())
-        callback.on_rollout_end()
-        return True
-
-    def _bootstrap_truncated(self, rewards: np.ndarray, dones: np.ndarray,
-                             infos: list[dict]) -> np.ndarray:
-        """``rewards + gamma * V(terminal observation)`` for episodes cut by a time limit, the
-        value computed from the state that the terminal observation continues."""
-        idx = [i for i in np.flatnonzero(dones).tolist()
-               if infos[i].get("TimeLimit.truncated", False)]
-        if not idx:
-            return rewards
-        terminal = np.stack([infos[i]["terminal_observation"] for i in idx])
-        rows = torch.as_tensor(idx, device=self.device)
-        with torch.no_grad():
-            state = tuple(s.index_select(0, rows) for s in self._last_state)
-            values = self.policy.predict_values(obs_as_tensor(terminal, self.device), state)
-        rewards = rewards.astype(np.float32, copy=True)
-        rewards[idx] += self.gamma * values.cpu().numpy()
-        return rewards
+class RecurrentA2C(RecurrentOnPolicyAlgorithm):
+    """Advantage actor-critic with a recurrent policy; the arguments are
+    :class:`~agents.on_policy.RecurrentOnPolicyAlgorithm`'s (SB3's ``A2C``'s, with
+    ``normalize_advantage``, ``bootstrap_truncated`` and ``n_envs``)."""
 
     # -------------------------------------------------------------------- train
     def train(self) -> None:
@@ -301,75 +82,3 @@ class RecurrentA2C(OnPolicyAlgorithm):
         if grad_norm is not None:
             self.logger.record("train/grad_norm", grad_norm.item())
 
-    def _optimizer_step(self, policy_loss: torch.Tensor, value_loss: torch.Tensor,
-                        entropy_loss: torch.Tensor, unit: str) -> torch.Tensor | None:
-        """One optimizer step on the weighted sum of the three losses, with gradient clipping;
-        returns the gradient norm before clipping (None without clipping).
-
-        Raises:
-            FloatingPointError: the loss is not finite; raised before the step, so the
-                parameters stay those of the last good ``unit`` (update or minibatch).
-        """
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        # every process stops together: one left waiting in the gradient average would hang
-        if any_process(not bool(torch.isfinite(loss))):
-            rank, world = rank_and_world()
-            where = "" if world == 1 else (
-                f" on process {rank}" if not torch.isfinite(loss) else " on another process")
-            raise FloatingPointError(
-                f"{type(self).__name__}: non-finite loss at update {self._n_updates}{where} "
-                f"(loss {loss.item()}, policy {policy_loss.item()}, value {value_loss.item()}, "
-                f"entropy {entropy_loss.item()}); stopping before the optimizer step so the "
-                f"parameters stay those of the last good {unit}")
-        optimizer = self.policy.optimizer
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # under torchrun each process acted in its own envs: the update is the one of all of
-        # them together (equal numbers of envs per process)
-        average_gradients(self.policy.parameters())
-        grad_norm = None
-        if self.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
-                                                       self.max_grad_norm)
-        optimizer.step()
-        return grad_norm
-
-    def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
-              tb_log_name: str = "RecurrentA2C", reset_num_timesteps: bool = True,
-              progress_bar: bool = False):
-        warn_threads(self.device)
-        return super().learn(total_timesteps=total_timesteps, callback=callback,
-                             log_interval=log_interval, tb_log_name=tb_log_name,
-                             reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
-
-    # --------------------------------------------------------------- save/load
-    def save_atomic(self, path: str | os.PathLike) -> None:
-        """``save`` to a temporary file next to ``path``, then rename it over ``path``: an
-        interrupted save never leaves a broken checkpoint behind."""
-        path = os.fspath(path)
-        if not path.endswith(".zip"):
-            path += ".zip"
-        atomic_write(path, self.save, suffix=".zip")
-
-    @classmethod
-    def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto",
-             custom_objects: dict[str, Any] | None = None, print_system_info: bool = False,
-             force_reset: bool = True, **kwargs):
-        """SB3's ``load``, after checking that the checkpoint holds a recurrent policy of this
-        project (a checkpoint of another algorithm raises a ``ValueError`` naming its policy
-        class).
-
-        Trusted input only: SB3's zip format unpickles parts of its data, so a crafted file
-        runs code when it is opened. Share agents with :func:`agents.pretrained.save`, whose
-        :func:`agents.pretrained.load` unpickles no code."""
-        data, _, _ = load_from_zip_file(path, device=device, custom_objects=custom_objects)
-        policy_class = (data or {}).get("policy_class")
-        if not (isinstance(policy_class, type)
-                and issubclass(policy_class, RecurrentActorCriticPolicy)):
-            raise ValueError(f"{path}: not a RecurrentA2C checkpoint (its policy class is "
-                             f"{policy_class!r}, expected a RecurrentActorCriticPolicy)")
-        if env is not None:
-            env = cls._as_sb3_env(env, data.get("n_envs", PAPER_N_ENVS))
-        return super().load(path, env=env, device=device, custom_objects=custom_objects,
-                            print_system_info=print_system_info, force_reset=force_reset,
-                            **kwargs)

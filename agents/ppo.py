@@ -1,5 +1,6 @@
-"""Recurrent PPO: :class:`~agents.a2c.RecurrentA2C`'s rollouts, policies, cores, callbacks and
-checkpoints, with PPO's clipped update (Schulman et al., 2017) over minibatches of whole env
+"""Recurrent PPO: the recurrent on-policy base's rollouts, policies, cores, callbacks and
+checkpoints (:mod:`agents.on_policy`, as :class:`~agents.a2c.RecurrentA2C`'s), with PPO's
+clipped update (Schulman et al., 2017) over minibatches of whole env
 sequences.
 
 A rollout of ``n_steps`` steps of every env is collected as for A2C, with the recurrent state
@@ -21,7 +22,7 @@ from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule
 
-from agents.a2c import PAPER_N_ENVS, RecurrentA2C
+from agents.on_policy import PAPER_N_ENVS, RecurrentOnPolicyAlgorithm
 from agents.policies import RecurrentActorCriticPolicy
 from training.atomic import interrupts_deferred
 from training.distributed import any_process
@@ -50,12 +51,12 @@ def _rows(state: tuple, idx: torch.Tensor) -> tuple:
     return type(state)(*rows) if hasattr(state, "_fields") else tuple(rows)
 
 
-class RecurrentPPO(RecurrentA2C):
+class RecurrentPPO(RecurrentOnPolicyAlgorithm):
     """PPO with a recurrent policy (FWM, LSTM, GRU or a core of your own).
 
     Args:
-        policy: as :class:`~agents.a2c.RecurrentA2C`.
-        env: as :class:`~agents.a2c.RecurrentA2C`.
+        policy: as :class:`~agents.on_policy.RecurrentOnPolicyAlgorithm`.
+        env: as :class:`~agents.on_policy.RecurrentOnPolicyAlgorithm`.
         n_steps: steps per env per rollout: the length of every training sequence.
         batch_size: env steps per minibatch, a multiple of ``n_steps`` (whole sequences) that
             divides ``n_steps * n_envs``; None: the whole rollout in one minibatch.
@@ -67,7 +68,8 @@ class RecurrentPPO(RecurrentA2C):
             minibatch exceeds ``1.5 * target_kl``; None: never.
         normalize_advantage: standardise the advantages of each minibatch (SB3's default).
 
-    The other arguments are :class:`~agents.a2c.RecurrentA2C`'s, with SB3 PPO's defaults.
+    The other arguments are :class:`~agents.on_policy.RecurrentOnPolicyAlgorithm`'s, with SB3
+    PPO's defaults.
     """
 
     def __init__(self, policy: str | type[RecurrentActorCriticPolicy], env: GymEnv | str | None,

@@ -11,10 +11,12 @@ import zipfile
 from typing import Any
 
 from agents.a2c import RecurrentA2C
+from agents.on_policy import RecurrentOnPolicyAlgorithm
 from agents.ppo import RecurrentPPO
 
 #: ``algo`` -> the algorithm class.
-ALGORITHMS: dict[str, type[RecurrentA2C]] = {"a2c": RecurrentA2C, "ppo": RecurrentPPO}
+ALGORITHMS: dict[str, type[RecurrentOnPolicyAlgorithm]] = {"a2c": RecurrentA2C,
+                                                           "ppo": RecurrentPPO}
 
 
 @dataclasses.dataclass
@@ -55,7 +57,7 @@ class RunConfig:
             raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {self.algo!r}")
 
     @property
-    def algorithm(self) -> type[RecurrentA2C]:
+    def algorithm(self) -> type[RecurrentOnPolicyAlgorithm]:
         """The run's algorithm class (``load`` reads its checkpoints)."""
         return ALGORITHMS[self.algo]
 
