@@ -10,6 +10,8 @@ numbers are the same (tests hold them equal to SB3's buffer).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -83,6 +85,17 @@ class RolloutStore:
             last_gae_lam = delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
             self.advantages[step] = last_gae_lam
         self.returns = self.advantages + self.values
+
+    _TENSORS = ("observations", "actions", "rewards", "episode_starts", "values", "log_probs",
+                "advantages", "returns")
+
+    def to(self, device: torch.device | str) -> RolloutStore:
+        """A copy of the store with its tensors on ``device``."""
+        other = copy.copy(self)
+        other.device = torch.device(device)
+        for name in self._TENSORS:
+            setattr(other, name, getattr(self, name).to(device, copy=True))
+        return other
 
     def explained_variance(self) -> torch.Tensor:
         """SB3's ``explained_variance(values, returns)``: ``1 - Var[returns - values] /

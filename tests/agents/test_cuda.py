@@ -88,7 +88,6 @@ def _same_a2c_update_on(device: str, core: str) -> None:
     update: the loss gradients within 1e-5 of their largest entry, the parameters after the
     Adam step within 1e-5 (its first step is lr g / (|g| + eps) with lr 1e-3, eps 1e-4: a
     float32 difference of 1e-7 in a small gradient entry moves it by up to 1e-6)."""
-    import copy
 
     from stable_baselines3.common.logger import configure
 
@@ -104,7 +103,7 @@ def _same_a2c_update_on(device: str, core: str) -> None:
     cpu, moved = build("cpu"), build(device)
     moved.policy.load_state_dict(cpu.policy.state_dict())
     cpu.learn(16 * 30)  # one rollout, one update
-    moved.rollout_buffer = copy.deepcopy(cpu.rollout_buffer)
+    moved.rollout_buffer = cpu.rollout_buffer.to(device)
     moved._rollout_state = tuple(s.to(device) for s in cpu._rollout_state)
     moved._current_progress_remaining = cpu._current_progress_remaining
     moved.set_logger(configure(None, []))

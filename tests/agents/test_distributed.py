@@ -49,7 +49,7 @@ def run_two_processes(tmp_path, nan_on_process_1: bool = False):
         model.policy.load_state_dict(torch.load({str(tmp_path / "init.pt")!r}))
         half = torch.load(f"{tmp_path}/half{{rank}}.pt")
         for name, value in half["buffer"].items():
-            setattr(model.rollout_buffer, name, value.numpy())
+            setattr(model.rollout_buffer, name, value)
         model._rollout_state = tuple(half["state"])
         model._current_progress_remaining = half["progress"]
         model.set_logger(configure(None, []))
