@@ -383,11 +383,12 @@ def test_training_on_several_threads_warns_once():
     import warnings
 
     import agents.a2c as a2c
+    import agents.on_policy as on_policy
 
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        a2c._threads_warned = False
+        on_policy._threads_warned = False
         model = RecurrentA2C("LstmPolicy", "MetroPOMDP-v0", n_envs=2,
                              policy_kwargs={"hidden_size": 4})
         with pytest.warns(a2c.ThreadWarning, match="2 torch threads.*set_num_threads"):
@@ -396,7 +397,7 @@ def test_training_on_several_threads_warns_once():
             warnings.simplefilter("error", a2c.ThreadWarning)
             model.learn(60)  # once only
         torch.set_num_threads(1)
-        a2c._threads_warned = False
+        on_policy._threads_warned = False
         with warnings.catch_warnings():
             warnings.simplefilter("error", a2c.ThreadWarning)
             model.learn(60)  # one thread: nothing to say
