@@ -404,3 +404,18 @@ def test_training_on_several_threads_warns_once():
         assert torch.get_num_threads() == 1  # the library leaves the count alone
     finally:
         torch.set_num_threads(threads)
+
+
+def test_compare_cores_tables_and_plots_run_folders(run_script, tmp_path):
+    """The comparison script reads finished run folders (here the committed paper-setting
+    FWM run) into a table and a figure."""
+    out = tmp_path / "cores.png"
+    res = run_script("compare_cores.py", ROOT / "checkpoints" / "fwm-paper-rl-s0", "--out", out,
+                     "--json", tmp_path / "cores.json", "--levels", 80, 95)
+    table = json.loads((tmp_path / "cores.json").read_text())
+    fwm = table["fwm"]
+    assert fwm["seeds"] == [0] and fwm["test"]["mean"] == pytest.approx(97.67, abs=0.01)
+    assert fwm["minutes_to_80"][0] < fwm["minutes_to_95"][0]
+    assert out.read_bytes()[:4] == b"\x89PNG" and "min to 95" in res.stdout
+    bad = run_script("compare_cores.py", tmp_path, "--out", out, expect=2)
+    assert "is not a finished train_agent.py run" in bad.stderr
