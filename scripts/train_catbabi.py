@@ -12,7 +12,8 @@ logs to ``RUN_DIR/progress.csv`` and TensorBoard, and at the end evaluates the b
 the test stream at batch size 1 from a zero state, writing ``RUN_DIR/test.json`` (overall and
 per-task accuracy and perplexity). ``--minutes`` bounds the whole command: training stops in
 time for the validation that ends it, and a test evaluation that would not fit is skipped with
-the command that runs it later (``--eval-only``). ``torchrun --nproc_per_node N scripts/train_catbabi.py ...``
+the command that runs it later (``--eval-only``).
+``torchrun --nproc_per_node N scripts/train_catbabi.py ...``
 trains data-parallel (DDP), the global ``--batch-size`` split over the processes.
 """
 
@@ -26,11 +27,10 @@ import time
 
 import torch
 
-from qa.data import EncodedStories, Vocabulary, load_split
 import memory
+from qa.data import EncodedStories, Vocabulary, evaluation_batches, load_split
 from qa.models import MODEL_SETTINGS, CoreModel, FWMModel, LSTMModel
 from qa.train import TrainConfig, check_resumable, evaluate, train
-from qa.data import evaluation_batches
 from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
 from training.cli import (
@@ -50,7 +50,6 @@ from training.cli import (
 from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
-
 #: ``--model``: the paper's two models, then every other registered memory core
 MODELS = ["fwm", "lstm", *(name for name in memory.core_names() if name not in ("fwm", "lstm"))]
 
@@ -68,9 +67,10 @@ def main(argv=None) -> dict:
                    help="the FWM (the paper's model); the regularised 4 x 512 LSTM of appendix "
                         "F.4 (lstm); or embedding -> a memory core -> decoder for any other "
                         "core of the memory package")
-    p.add_argument("--hidden-size", type=positive_int, default=256,
-                   help="the core's width (--model other than fwm and lstm; the FWM model's "
-                        "LSTM is 256 wide)")
+    p.add_argument("--hidden-size", type=positive_int, default=None,
+                   help="the core's width, for --model other than fwm and lstm (default: 256, "
+                        "the FWM model's LSTM; memory.size_for_budget gives the width at a "
+                        "parameter count)")
     p.add_argument("--n-heads", type=positive_int, default=None,
                    help="heads of a fast-weight core (linear-transformer, delta-net, "
                         "gated-delta-net; default: the core's)")
@@ -103,6 +103,9 @@ def main(argv=None) -> dict:
     later = eval_only_command("train_catbabi.py", argv)
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
+    if args.hidden_size is not None and args.model in ("fwm", "lstm"):
+        p.error(f"--hidden-size sizes the core models; --model {args.model} is the paper's, "
+                f"at its sizes")
     if args.n_heads is not None and memory.core_spec(args.model).config is not \
             memory.FastWeightConfig:
         p.error(f"--n-heads is an option of the fast-weight cores; --model {args.model} has "
@@ -127,7 +130,8 @@ def main(argv=None) -> dict:
     else:
         options = {} if args.n_heads is None else {"n_heads": args.n_heads}
         try:
-            model = CoreModel(len(vocab), args.model, hidden_size=args.hidden_size, **options)
+            model = CoreModel(len(vocab), args.model, hidden_size=args.hidden_size or 256,
+                              **options)
         except ValueError as err:
             p.error(f"--model {args.model}: {err}")
     try:

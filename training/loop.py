@@ -215,7 +215,8 @@ class SequenceTrainer:
                 # step; all processes together (one left waiting in a collective would hang)
                 out_of_time = any_process(budget.left() < 1.2 * reserve + 2 * step_seconds)
                 if self.validation_due() or out_of_time:
-                    if out_of_time and not budget.fits(reserve):
+                    # (decided together: every process validates, or none)
+                    if any_process(out_of_time and not budget.fits(reserve)):
                         self.note(f"the validation (about {minutes_text(reserve)}) does not "
                                   f"fit in the {minutes_text(max(budget.left(), 0))} left of "
                                   f"the budget: skipped; {self.last_path} is written, and "
