@@ -106,7 +106,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         action_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Box``.
         lr_schedule: learning-rate schedule (SB3 passes it; the optimizer starts at
             ``lr_schedule(1)``).
-        core: ``"fwm"``, ``"lstm"``, ``"gru"`` or a class of your own (see :func:`make_core`).
+        core: a registered memory core (:data:`CORES`) or a class of your own (see
+            :func:`make_core`).
         hidden_size: the core's width (d_LSTM of the FWM).
         d_fwm: FWM size (``core="fwm"``).
         core_kwargs: further options of the core (:func:`make_core`).
