@@ -26,7 +26,13 @@ from lm.data import CORPORA, SPLITS, load_corpus, rare_repeat_stretch, recurs_wi
 from lm.model import LanguageModel
 from lm.plots import plot_token_losses
 from lm.train import token_losses
-from training.cli import HelpFormatter, add_data_options, positive_int
+from training.cli import (
+    HelpFormatter,
+    add_data_options,
+    add_machine_options,
+    apply_machine_options,
+    positive_int,
+)
 
 
 def start_arg(text: str) -> int | str:
@@ -58,9 +64,11 @@ def main(argv=None) -> dict:
     p.add_argument("--window", type=positive_int, default=500,
                    help="--whole: a token recurs if it occurred among this many before it")
     p.add_argument("--json", default=None, help="--whole: also write the numbers here")
+    add_machine_options(p, device=None, keep_memory=False)
     add_data_options(p, "the corpus files")
     p.add_argument("--out", default="figure6.png", help="PNG to write")
     args = p.parse_args(argv)
+    apply_machine_options(p, args)
     try:
         corpus = load_corpus(args.corpus, args.data_dir, verify=not args.no_verify)
         models = [LanguageModel.from_checkpoint(path) for path in (args.first, args.second)]
