@@ -325,17 +325,23 @@ class EncodedStories:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def rows(self, order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-        """Deal the stories in ``order`` to ``batch_size`` rows (each story to the row that is
-        currently shortest) and return, per row, the token indices of its stories."""
+    def deal(self, order: np.ndarray, batch_size: int) -> tuple[list[list[int]], np.ndarray]:
+        """Deal the stories in ``order`` to ``batch_size`` rows, each story to the row that is
+        currently shortest: per row the story indices, and every row's length in tokens."""
         lengths = np.diff(self.offsets)
-        rows: list[list[np.ndarray]] = [[] for _ in range(batch_size)]
+        rows: list[list[int]] = [[] for _ in range(batch_size)]
         filled = np.zeros(batch_size, dtype=np.int64)
         for story in order.tolist():
             r = int(np.argmin(filled))
-            rows[r].append(np.arange(self.offsets[story], self.offsets[story + 1]))
+            rows[r].append(story)
             filled[r] += lengths[story]
-        return [np.concatenate(r) if r else np.zeros(0, np.int64) for r in rows]
+        return rows, filled
+
+    def rows(self, order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+        """The rows of :meth:`deal`: per row the token indices of its stories."""
+        stories, _ = self.deal(order, batch_size)
+        return [np.concatenate([np.arange(self.offsets[s], self.offsets[s + 1]) for s in row])
+                if row else np.zeros(0, np.int64) for row in stories]
 
 
 def segments(data: EncodedStories, order: np.ndarray, batch_size: int, bptt: int):
@@ -389,13 +395,7 @@ def eval_segments(data: EncodedStories, batch_size: int = 1, bptt: int = 200,
 
 def evaluation_batches(data: EncodedStories, batch_size: int, bptt: int,
                        seed: int = EVAL_SEED) -> int:
-    """The number of segments :func:`eval_segments` yields (its rows' longest length in
-    segments; the greedy deal of :meth:`EncodedStories.rows` in lengths only)."""
+    """The number of segments :func:`eval_segments` yields: its longest row in segments."""
     check_positive_int("batch_size", batch_size)
-    lengths = np.diff(data.offsets)[np.random.default_rng(seed).permutation(len(data))]
-    if batch_size == 1:
-        return -(-int(lengths.sum()) // bptt)
-    filled = np.zeros(batch_size, dtype=np.int64)
-    for n in lengths.tolist():
-        filled[int(np.argmin(filled))] += n
+    _, filled = data.deal(np.random.default_rng(seed).permutation(len(data)), batch_size)
     return -(-int(filled.max()) // bptt)

@@ -123,9 +123,12 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     later if none of them held an answer yet (metrics need one). ``progress`` names a progress
     bar over the segments (None: no bar)."""
     check_positive_int("max_batches", max_batches, optional=True)
-    total = evaluation_batches(data, batch_size, bptt, seed)
-    bar = tqdm(total=total if max_batches is None else min(max_batches, total), desc=progress,
-               disable=progress is None, leave=False, dynamic_ncols=True, unit="batch")
+    total = None
+    if progress is not None:  # (the bar's length only: dealing the stories costs a loop)
+        total = evaluation_batches(data, batch_size, bptt, seed)
+        total = total if max_batches is None else min(max_batches, total)
+    bar = tqdm(total=total, desc=progress, disable=progress is None, leave=False,
+               dynamic_ncols=True, unit="batch")
     was_training = model.training
     model.eval()
     sums = MetricSums()
