@@ -23,7 +23,12 @@ import torch
 from torch import nn
 
 import memory
-from training.cli import HelpFormatter, add_machine_options, apply_machine_options, positive_int
+from training.cli import (
+    HelpFormatter,
+    add_machine_options,
+    apply_machine_options,
+    positive_int,
+)
 
 #: the catbAbI model's sizes (paper section 4.1): embedding and LSTM 256, d_FWM 32
 CATBABI = {"embedding": 256, "hidden": 256, "d_fwm": 32, "vocab": 180}
@@ -89,16 +94,9 @@ def agent_updates(name: str, budget: int, n_envs: int, device: str):
                             policy_kwargs=kwargs, seed=0, device=device, **PAPER_PRESET)
 
     hidden = AGENT["hidden"]
-    if name != "fwm":
-        low, high = 4, 512  # the width whose whole agent (heads included) is nearest
-        while high - low > 1:
-            mid = (low + high) // 2
-            if memory.parameter_count(build(mid).policy) <= budget:
-                low = mid
-            else:
-                high = mid
-        counts = {h: memory.parameter_count(build(h).policy) for h in (low, high)}
-        hidden = min(counts, key=lambda h: abs(counts[h] - budget))
+    if name != "fwm":  # the width whose whole agent (heads included) is nearest
+        hidden = memory.nearest_width(lambda h: memory.parameter_count(build(h).policy),
+                                      budget, low=4, high=512)
     model = build(hidden)
     model.learn(n_envs * 30)  # warm-up: one update
 

@@ -24,6 +24,7 @@ from memory.base import (
     core_names,
     core_spec,
     make_core,
+    nearest_width,
     parameter_count,
     register_core,
     size_for_budget,
@@ -36,7 +37,7 @@ from memory.rnn import GRUCore, GRUState, LSTMCore, LSTMState
 __all__ = ["INTERFACE", "CoreSpec", "FWMCell", "FWMConfig", "FWMState", "FWMStepState",
            "FastWeightConfig", "FastWeightCore", "FastWeightState", "GRUCore", "GRUState",
            "LSTMCore", "LSTMState", "MemoryCore", "core_names", "core_spec", "make_core",
-           "parameter_count", "register_core", "size_for_budget", "state_types"]
+           "nearest_width", "parameter_count", "register_core", "size_for_budget", "state_types"]
 
 
 def build_fwm(input_size: int, hidden_size: int, d_fwm: int = 32, settings: str = "paper",

@@ -128,22 +128,16 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def size_for_budget(core: str | Callable[..., nn.Module], input_size: int, budget: int,
-                    extra: Callable[[int], int] | None = None, low: int = 1,
-                    high: int = 4096, **options: Any) -> int:
-    """The ``hidden_size`` whose core (plus ``extra(hidden_size)`` parameters around it, e.g.
-    a policy's heads) comes closest to ``budget`` parameters: a bisection over
-    ``[low, high]`` (the count grows with the width), for comparing memories at equal size.
+def nearest_width(count: Callable[[int], int], budget: int, low: int = 1,
+                  high: int = 4096) -> int:
+    """The width in ``[low, high]`` whose ``count(width)`` (a parameter count that grows with
+    the width) is nearest ``budget``, by bisection.
 
     Raises:
-        ValueError: the budget is below the smallest core's count or above the largest's."""
-    def count(hidden: int) -> int:
-        return parameter_count(make_core(core, input_size, hidden, **options)) + (
-            extra(hidden) if extra is not None else 0)
-
+        ValueError: the budget is below ``count(low)`` or above ``count(high)``."""
     if not count(low) <= budget <= count(high):
         raise ValueError(f"budget {budget:,} is outside [{count(low):,}, {count(high):,}], the "
-                         f"counts of {core!r} at hidden sizes {low} and {high}")
+                         f"counts at widths {low} and {high}")
     while high - low > 1:
         mid = (low + high) // 2
         if count(mid) <= budget:
@@ -151,3 +145,19 @@ def size_for_budget(core: str | Callable[..., nn.Module], input_size: int, budge
         else:
             high = mid
     return low if budget - count(low) <= count(high) - budget else high
+
+
+def size_for_budget(core: str | Callable[..., nn.Module], input_size: int, budget: int,
+                    extra: Callable[[int], int] | None = None, low: int = 1,
+                    high: int = 4096, **options: Any) -> int:
+    """The ``hidden_size`` whose core (plus ``extra(hidden_size)`` parameters around it, e.g.
+    a policy's heads) comes closest to ``budget`` parameters (:func:`nearest_width`), for
+    comparing memories at equal size.
+
+    Raises:
+        ValueError: the budget is below the smallest core's count or above the largest's."""
+    def count(hidden: int) -> int:
+        return parameter_count(make_core(core, input_size, hidden, **options)) + (
+            extra(hidden) if extra is not None else 0)
+
+    return nearest_width(count, budget, low, high)
