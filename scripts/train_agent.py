@@ -87,7 +87,7 @@ RESUMABLE = ("resume", "minutes", "timesteps", "eval_every", "eval_envs", "check
              "no_keep_memory")
 #: The flags of ``RESUMABLE`` a resumed run keeps from ``options.json`` unless given again (the
 #: budget, ``--minutes`` / ``--timesteps``, is always the resumed call's own).
-KEPT_OPTIONS = RESUMABLE[3:]
+KEPT_OPTIONS = tuple(n for n in RESUMABLE if n not in ("resume", "minutes", "timesteps"))
 #: The file of a run folder that holds the kept options.
 OPTIONS_FILE = "options.json"
 #: The budget meaning "no step limit" (``--minutes`` alone): more steps than any run makes.
