@@ -37,7 +37,8 @@ def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int
         episodes: episodes per environment.
         seed: seed of the environments and of the random policy.
         num_envs: parallel environments (600: one per graph of the paper's sets).
-        **env_kwargs: further ``MetroPOMDPVectorEnv`` arguments.
+        **env_kwargs: further ``MetroPOMDPVectorEnv`` arguments (``device=`` included: the
+            policies act on the host, the env steps on its device).
 
     Returns:
         ``float64 [episodes, num_envs]`` episode returns.
@@ -52,6 +53,7 @@ def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int
     n_actions = envs.single_action_space.n
     returns = np.zeros((episodes, num_envs))
     table = graphs = None
+    host = envs._core.arrays.to_numpy
     for episode in range(episodes):
         if policy == "shortest_path" and (graphs is None
                                           or not np.array_equal(graphs, envs.adjacency)):
@@ -61,10 +63,10 @@ def evaluate_policy_returns(policy: str, graph_set: str = "train", episodes: int
             if table is None:
                 actions = rng.integers(n_actions, size=num_envs)
             else:
-                actions = table[rows, info["agent"], info["reward_location"]]
+                actions = table[rows, host(info["agent"]), host(info["reward_location"])]
             _, reward, _, truncated, info = envs.step(actions)
-            returns[episode] += reward
-        assert truncated.all()
+            returns[episode] += host(reward)
+        assert host(truncated).all()
     return returns
 
 

@@ -1,4 +1,5 @@
-"""``MetroPOMDPVectorEnv``: N metro-map POMDPs stepped together as numpy arrays."""
+"""``MetroPOMDPVectorEnv``: N metro-map POMDPs stepped together as numpy arrays, or as torch
+tensors on a device."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from metro_pomdp.core import KEY_HIGH, MetroConfig, MetroCore, key_from_seed
 from metro_pomdp.env import observation_space
 
 
-def _with_masks(info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Add Gymnasium's ``_key`` masks (every env has every key)."""
-    mask = np.ones(len(next(iter(info.values()))), dtype=bool)
-    return {**info, **{f"_{k}": mask for k in info}}
+def _with_masks(info: dict[str, Any], every_env) -> dict[str, Any]:
+    """Add Gymnasium's ``_key`` masks (every env has every key: ``every_env``, all True)."""
+    return {**info, **{f"_{k}": every_env for k in info}}
 
 
 class MetroPOMDPVectorEnv(VectorEnv):
@@ -38,6 +38,14 @@ class MetroPOMDPVectorEnv(VectorEnv):
         random_graph: draw each episode's graph uniformly from the fixed set instead.
         graphs: a custom fixed set of graphs ``[n_graphs, n_actions, n_states, n_states]``.
         render_mode: ``"rgb_array"`` renders env 0.
+        device: None (numpy arrays, the default) or a torch device (``"cuda"``, ``"cpu"``):
+            observations, rewards, flags and infos are then torch tensors there, actions may be
+            given as integer tensors there (or as numpy arrays, copied there), and a step waits
+            for the device only with ``graph_set="sample"`` (Listing 1 draws graphs on the
+            host). The dynamics are the same code as numpy's (:mod:`metro_pomdp.core`); with
+            the same seeds both give the same trajectories step for step.
+        dtype: the float dtype of a device env's observations and rewards: torch.float32
+            (default) or torch.float64.
         max_episode_steps: what ``gym.make_vec`` passes from the registered spec (30); it must
             equal ``episode_length``, since the env truncates itself after that many steps
             (``gym.make_vec(id, episode_length=50, max_episode_steps=50)``).
@@ -51,7 +59,8 @@ class MetroPOMDPVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 600, autoreset_mode: AutoresetMode | str =
                  AutoresetMode.NEXT_STEP, graph_offset: int = 0, random_graph: bool = False,
                  graphs: np.ndarray | None = None, render_mode: str | None = None,
-                 max_episode_steps: int | None = None, **kwargs):
+                 max_episode_steps: int | None = None, device: Any = None, dtype: Any = None,
+                 **kwargs):
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -70,7 +79,9 @@ class MetroPOMDPVectorEnv(VectorEnv):
                              f"itself after episode_length steps, so pass the same value for "
                              f"both (max_episode_steps is the spec's, 30 unless given)")
         self._core = MetroCore(self.config, num_envs, graph_offset=graph_offset,
-                               random_graph=random_graph, graphs=graphs)
+                               random_graph=random_graph, graphs=graphs, device=device,
+                               dtype=dtype)
+        self.device = self._core.device
         self.num_envs = self._core.num_envs
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
@@ -80,7 +91,9 @@ class MetroPOMDPVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = render_mode
         self._renderer = None
-        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP bookkeeping
+        a = self._core.arrays
+        self._every_env = a.full(self.num_envs, True, a.bool)  # the info's "_key" masks
+        self._needs_reset = a.zeros(self.num_envs, a.bool)  # NEXT_STEP bookkeeping
 
     @property
     def adjacency(self) -> np.ndarray:
@@ -108,45 +121,48 @@ class MetroPOMDPVectorEnv(VectorEnv):
             core.seed(self.np_random.integers(0, KEY_HIGH, size=self.num_envs, dtype=np.int64))
         mask = None
         if options is not None and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"])
-            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+            a = core.arrays
+            mask = a.asarray(options["reset_mask"])
+            if tuple(mask.shape) != (self.num_envs,) or mask.dtype != a.bool:
                 raise ValueError(f"options['reset_mask'] must be a bool array of shape "
-                                 f"({self.num_envs},), got {mask.dtype} {mask.shape}")
+                                 f"({self.num_envs},), got {mask.dtype} {tuple(mask.shape)}")
         core.reset(mask)
-        self._needs_reset[mask if mask is not None else slice(None)] = False
-        return core.observe(), _with_masks(core.info())
+        self._needs_reset = self._needs_reset & ~mask if mask is not None else \
+            self._needs_reset & False
+        return core.observe(), _with_masks(core.info(), self._every_env)
 
     def step(self, actions):
         core = self._core
+        a = core.arrays
+        xp = a.xp
+        reward, truncated, invalid, success = core.step(actions)
         resetting = self._needs_reset
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and resetting.any():
+        # (on numpy the masked updates are skipped when no env takes part; a device env always
+        # computes them, which costs less than asking the device whether any env does)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and (not a.host or resetting.any()):
             # These envs ended last step: this step only resets them (their actions are
             # ignored). Stepping them first is harmless: a step draws no randomness (reset drew
             # the episode's) and reset overwrites all their state.
-            reward, truncated, invalid, success = core.step(actions)
             core.reset(resetting)
-            reward[resetting] = 0.0
+            reward = xp.where(resetting, 0.0, reward)
             truncated = truncated & ~resetting
-            invalid[resetting] = False
-            success[resetting] = False
-        else:
-            reward, truncated, invalid, success = core.step(actions)
-        terminated = np.zeros(self.num_envs, dtype=bool)
+            invalid = invalid & ~resetting
+            success = success & ~resetting
+        terminated = a.zeros(self.num_envs, a.bool)
         info = core.info(invalid, success)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and (not a.host or truncated.any()):
             final_obs = core.observe()
-            final_info = _with_masks(info)
+            final_info = _with_masks(info, self._every_env)
             core.reset(truncated)
-            info = core.info(np.where(truncated, False, invalid),
-                             np.where(truncated, False, success))
-            info = _with_masks(info)
-            info.update(final_obs=final_obs, _final_obs=truncated.copy(),
-                        final_info=final_info, _final_info=truncated.copy())
+            info = core.info(invalid & ~truncated, success & ~truncated)
+            info = _with_masks(info, self._every_env)
+            info.update(final_obs=final_obs, _final_obs=a.copy(truncated),
+                        final_info=final_info, _final_info=a.copy(truncated))
         else:
-            info = _with_masks(info)
+            info = _with_masks(info, self._every_env)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._needs_reset = truncated | terminated
-        return core.observe(), reward.astype(np.float64), terminated, truncated, info
+        return core.observe(), a.cast(reward, a.reward_dtype), terminated, truncated, info
 
     def render(self):
         if self.render_mode is None:
