@@ -74,11 +74,9 @@ class RecurrentA2C(RecurrentOnPolicyAlgorithm):
             self._n_updates += 1
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/explained_variance", buf.explained_variance().item())
-        self.logger.record("train/entropy_loss", entropy_loss.item())
         self.logger.record("train/ent_coef", self.ent_coef)
-        self.logger.record("train/policy_loss", policy_loss.item())
-        self.logger.record("train/value_loss", value_loss.item())
-        if grad_norm is not None:
-            self.logger.record("train/grad_norm", grad_norm.item())
+        self._record_on_host({"train/explained_variance": buf.explained_variance(),
+                              "train/entropy_loss": entropy_loss,
+                              "train/policy_loss": policy_loss, "train/value_loss": value_loss,
+                              "train/grad_norm": grad_norm})
 

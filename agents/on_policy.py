@@ -37,7 +37,12 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies import FWMPolicy, GruPolicy, LstmPolicy, RecurrentActorCriticPolicy
 from agents.rollout import RolloutStore
-from agents.vec_env import BatchedVecMonitor, GymnasiumVecEnv, make_vec_env
+from agents.vec_env import (
+    BatchedVecMonitor,
+    DeviceVecEnv,
+    GymnasiumVecEnv,
+    make_vec_env,
+)
 from training.atomic import atomic_write
 from training.distributed import any_process, average_gradients, rank_and_world
 from training.validation import check_positive_int
@@ -160,6 +165,8 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
         if isinstance(env, str):
             return make_vec_env(env, num_envs=n_envs)
         if isinstance(env, gym.vector.VectorEnv):
+            if getattr(env, "device", None) is not None:  # a torch env: the rollout stays there
+                return DeviceVecEnv(env)
             return BatchedVecMonitor(GymnasiumVecEnv(env))
         return env
 
@@ -183,11 +190,19 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
         return [*super()._excluded_save_params(), "_last_state", "_rollout_state"]
 
     # ----------------------------------------------------------------- rollouts
+    def _obs_tensor(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(obs, torch.Tensor):  # a device env's
+            return obs.to(self.device)
+        return obs_as_tensor(obs, self.device)
+
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback,
                          rollout_buffer: RolloutStore, n_rollout_steps: int) -> bool:
         assert self._last_obs is not None, "No previous observation was provided"
         policy = self.policy
         policy.set_training_mode(False)
+        # a device env (DeviceVecEnv) takes the actions as they are and keeps its episode
+        # statistics on the device until the rollout's end: no step waits for the device
+        on_device = isinstance(env, DeviceVecEnv)
         if self._last_state is None or self._last_state[0].shape[0] != env.num_envs:
             self._last_state = policy.initial_state(env.num_envs)
         self._rollout_state = self._last_state  # the state before step 0, for train()
@@ -196,34 +211,45 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
         callback.on_rollout_start()
         while n_steps < n_rollout_steps:
             with torch.no_grad():
-                obs_tensor = obs_as_tensor(self._last_obs, self.device)
+                obs_tensor = self._obs_tensor(self._last_obs)
                 starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool,
                                          device=self.device)
                 action_tensor, values, log_probs, self._last_state = policy(
                     obs_tensor, self._last_state, starts)
-            actions = action_tensor.cpu().numpy()
-            clipped_actions = actions
-            if isinstance(self.action_space, spaces.Box):
-                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            if on_device:
+                clipped_actions = action_tensor
+                if isinstance(self.action_space, spaces.Box):
+                    clipped_actions = action_tensor.clamp(
+                        torch.as_tensor(self.action_space.low, device=self.device),
+                        torch.as_tensor(self.action_space.high, device=self.device))
+            else:
+                actions = action_tensor.cpu().numpy()
+                clipped_actions = actions
+                if isinstance(self.action_space, spaces.Box):
+                    clipped_actions = np.clip(actions, self.action_space.low,
+                                              self.action_space.high)
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
-            if dones.any():  # episode statistics (VecMonitor's) come only where one ended
+            if not on_device and dones.any():  # VecMonitor's statistics come where one ended
                 self._update_info_buffer(infos, dones)
             n_steps += 1
             if self.bootstrap_truncated:
-                rewards = self._bootstrap_truncated(rewards, dones, infos)
+                rewards = (self._bootstrap_truncated_on_device(env, rewards) if on_device
+                           else self._bootstrap_truncated(rewards, dones, infos))
             rollout_buffer.add(self._last_obs, action_tensor, rewards, self._last_episode_starts,
                                values, log_probs)
             self._last_obs = new_obs
             self._last_episode_starts = dones
         with torch.no_grad():
             last_values = policy.predict_values(
-                obs_as_tensor(new_obs, self.device), self._last_state,
+                self._obs_tensor(new_obs), self._last_state,
                 torch.as_tensor(dones, dtype=torch.bool, device=self.device))
         rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+        if on_device:
+            self.ep_info_buffer.extend(env.episodes())
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
@@ -245,6 +271,16 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
         rewards[idx] += self.gamma * values.cpu().numpy()
         return rewards
 
+    def _bootstrap_truncated_on_device(self, env: DeviceVecEnv, rewards: torch.Tensor
+                                       ) -> torch.Tensor:
+        """:meth:`_bootstrap_truncated` for a device env: the values of every env's final
+        observation, kept where a time limit cut the episode (masked, not selected: selecting
+        would ask the device which envs)."""
+        with torch.no_grad():
+            values = self.policy.predict_values(env.final_obs.to(self.device), self._last_state)
+        bonus = torch.where(env.truncated.to(self.device), self.gamma * values.reshape(-1), 0.0)
+        return rewards.to(self.device, torch.float32) + bonus
+
     def train(self) -> None:
         """The algorithm's update from ``self.rollout_buffer`` (:class:`RolloutStore`) and the
         state at the rollout's start (``self._rollout_state``)."""
@@ -260,8 +296,7 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
                 parameters stay those of the last good ``unit`` (update or minibatch).
         """
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        # every process stops together: one left waiting in the gradient average would hang
-        if any_process(not bool(torch.isfinite(loss))):
+        if not self._finite(loss):
             rank, world = rank_and_world()
             where = "" if world == 1 else (
                 f" on process {rank}" if not torch.isfinite(loss) else " on another process")
@@ -282,6 +317,22 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
                                                        self.max_grad_norm)
         optimizer.step()
         return grad_norm
+
+    def _finite(self, loss: torch.Tensor) -> bool:
+        """Whether ``loss`` is finite on every process: the one host decision of an optimizer
+        step (every process stops together: one left waiting in the gradient average would
+        hang)."""
+        return not any_process(not bool(torch.isfinite(loss)))
+
+    def _record_on_host(self, values: dict[str, torch.Tensor | None]) -> None:
+        """Log the 0-d tensors of ``values`` (None: not logged) with one copy to the host: the
+        one wait for the device of an update's logging."""
+        names = [k for k, v in values.items() if v is not None]
+        if not names:
+            return
+        host = torch.stack([values[k].detach().double().reshape(()) for k in names]).cpu()
+        for name, value in zip(names, host.tolist()):
+            self.logger.record(name, value)
 
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
               tb_log_name: str | None = None, reset_num_timesteps: bool = True,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
@@ -27,7 +26,6 @@ from agents.policies import RecurrentActorCriticPolicy
 from training.atomic import interrupts_deferred
 from training.distributed import any_process
 from training.validation import check_positive_int
-
 
 #: PPO's own settings for MetroPOMDP, on top of :data:`~agents.a2c.PAPER_PRESET` (the paper's
 #: rollouts of one 30-step episode, discount, loss coefficients and learning rate):
@@ -172,16 +170,15 @@ class RecurrentPPO(RecurrentOnPolicyAlgorithm):
             if stopped_early:
                 break
 
-        record = self.logger.record
-        record("train/n_updates", self._n_updates, exclude="tensorboard")
-        record("train/explained_variance", buf.explained_variance().item())
-        record("train/clip_range", clip)
-        for name, key in (("policy", "policy_gradient_loss"), ("value", "value_loss"),
-                          ("entropy", "entropy_loss"), ("clip_fraction", "clip_fraction"),
-                          ("approx_kl", "approx_kl")):
-            if losses[name]:  # numpy's float64 mean of the float32 values, as of their .item()s
-                record(f"train/{key}",
-                       float(np.mean(torch.stack(losses[name]).double().cpu().numpy())))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip)
+        # the float64 mean of the float32 values, as SB3's np.mean of their .item()s
+        self._record_on_host({
+            "train/explained_variance": buf.explained_variance(),
+            **{f"train/{key}": torch.stack(losses[name]).double().mean() if losses[name] else None
+               for name, key in (("policy", "policy_gradient_loss"), ("value", "value_loss"),
+                                 ("entropy", "entropy_loss"), ("clip_fraction", "clip_fraction"),
+                                 ("approx_kl", "approx_kl"))}})
 
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1,
               tb_log_name: str = "RecurrentPPO", reset_num_timesteps: bool = True,

@@ -47,31 +47,37 @@ class RolloutStore:
         self.log_probs, self.advantages, self.returns = zeros(), zeros(), zeros()
         self.pos, self.full = 0, False
 
-    def _host(self, array: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
-        """A step's host array as float32 on the device."""
+    def _from_env(self, array: np.ndarray | torch.Tensor, shape: tuple[int, ...]
+                  ) -> torch.Tensor:
+        """A step's env array as float32 on the device: a host array is copied over, a tensor
+        of a device env is already there."""
+        if isinstance(array, torch.Tensor):
+            return array.reshape(shape).to(self.device, torch.float32)
         return torch.as_tensor(np.asarray(array).reshape(shape), dtype=torch.float32,
                                device=self.device)
 
-    def add(self, obs: np.ndarray, action: torch.Tensor, reward: np.ndarray,
-            episode_start: np.ndarray, value: torch.Tensor, log_prob: torch.Tensor) -> None:
-        """One step: the env's arrays (``obs``, ``reward``, ``episode_start``) and the policy's
-        tensors (``action``, ``value``, ``log_prob``), the latter without leaving the device."""
+    def add(self, obs: np.ndarray | torch.Tensor, action: torch.Tensor,
+            reward: np.ndarray | torch.Tensor, episode_start: np.ndarray | torch.Tensor,
+            value: torch.Tensor, log_prob: torch.Tensor) -> None:
+        """One step: the env's arrays (``obs``, ``reward``, ``episode_start``: numpy, or
+        tensors of a device env) and the policy's tensors (``action``, ``value``,
+        ``log_prob``), the latter without leaving the device."""
         N = self.n_envs
-        self.observations[self.pos] = self._host(obs, (N, *self.obs_shape))
+        self.observations[self.pos] = self._from_env(obs, (N, *self.obs_shape))
         self.actions[self.pos] = action.reshape(N, self.action_dim)
-        self.rewards[self.pos] = self._host(reward, (N,))
-        self.episode_starts[self.pos] = self._host(episode_start, (N,))
+        self.rewards[self.pos] = self._from_env(reward, (N,))
+        self.episode_starts[self.pos] = self._from_env(episode_start, (N,))
         self.values[self.pos] = value.reshape(N)
         self.log_probs[self.pos] = log_prob.reshape(N)
         self.pos += 1
         self.full = self.pos == self.buffer_size
 
     def compute_returns_and_advantage(self, last_values: torch.Tensor,
-                                      dones: np.ndarray) -> None:
+                                      dones: np.ndarray | torch.Tensor) -> None:
         """GAE(lambda) advantages and the returns ``advantages + values``, as SB3's
         ``RolloutBuffer.compute_returns_and_advantage``, on the device."""
         last_values = last_values.reshape(self.n_envs).to(torch.float32)
-        dones = self._host(dones, (self.n_envs,))
+        dones = self._from_env(dones, (self.n_envs,))
         last_gae_lam = torch.zeros(self.n_envs, dtype=torch.float32, device=self.device)
         for step in reversed(range(self.buffer_size)):
             if step == self.buffer_size - 1:

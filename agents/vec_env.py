@@ -162,6 +162,80 @@ class GymnasiumVecEnv(VecEnv):
         return [self.venv.render()]
 
 
+class DeviceVecEnv(GymnasiumVecEnv):
+    """Wrap ``env``, a Gymnasium vector env in ``SAME_STEP`` mode whose arrays are torch tensors
+    on a device (``gym.make_vec("MetroPOMDP-v0", num_envs=n, autoreset_mode="SameStep",
+    device="cuda")``), as an SB3 ``VecEnv`` whose ``step`` returns those tensors: observations,
+    float32 rewards and dones stay on the device, and actions may be given as tensors there.
+
+    What ``VecMonitor`` would record is kept on the device too: the running return and length
+    of every env, and at every step the returns and lengths of the episodes that ended.
+    :meth:`episodes` hands them over (one copy to the host) as ``VecMonitor``'s ``{"r", "l",
+    "t"}`` dicts; the recurrent algorithms call it once per rollout. The step's ``infos`` are
+    empty dicts; the last step's final observations and time-limit truncations are the tensors
+    :attr:`final_obs` and :attr:`truncated`, for bootstrapping on the device.
+
+    Raises:
+        TypeError / ValueError: as :class:`GymnasiumVecEnv`, and ``env`` has no torch device
+            (``env.device`` None: a numpy env, for :class:`GymnasiumVecEnv`).
+    """
+
+    def __init__(self, env: VectorEnv):
+        super().__init__(env)
+        self.device = getattr(env, "device", None)
+        if self.device is None:
+            raise ValueError("env has no torch device (env.device is None): wrap a numpy env "
+                             "in GymnasiumVecEnv, or make it with device='cuda' (or 'cpu')")
+        import torch
+
+        n = self.num_envs
+        # float32, as VecMonitor's sums, so the statistics are the same to the bit
+        self._returns = torch.zeros(n, dtype=torch.float32, device=self.device)
+        self._lengths = torch.zeros(n, dtype=torch.int64, device=self.device)
+        self._ended: list[tuple] = []  # per step: (dones, returns, lengths), on the device
+        self.t_start = time.time()
+        self.episode_count = 0
+        self.final_obs = self.truncated = None
+
+    def reset(self):
+        obs = super().reset()
+        self._returns.zero_()
+        self._lengths.zero_()
+        return obs
+
+    def step_wait(self):
+        import torch
+
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        self._actions = None
+        dones = terminated | truncated
+        rewards = rewards.to(torch.float32)
+        self._returns += rewards
+        self._lengths += 1
+        self._ended.append((dones, self._returns, self._lengths))
+        self._returns = torch.where(dones, 0.0, self._returns)
+        self._lengths = torch.where(dones, 0, self._lengths)
+        self.final_obs, self.truncated = info.get("final_obs"), truncated & ~terminated
+        return obs, rewards, dones, [{} for _ in range(self.num_envs)]
+
+    def episodes(self) -> list[dict[str, Any]]:
+        """The episodes that ended since the last call, in order, as ``VecMonitor``'s info
+        dicts (``"t"``: seconds since the env was made, at this call)."""
+        import torch
+
+        if not self._ended:
+            return []
+        dones, returns, lengths = (torch.stack(x).cpu() for x in zip(*self._ended))
+        self._ended.clear()
+        elapsed = round(time.time() - self.t_start, 6)
+        steps, envs = torch.nonzero(dones, as_tuple=True)
+        self.episode_count += len(steps)
+        return [{"r": r, "l": n, "t": elapsed}
+                for r, n in zip(returns[steps, envs].tolist(), lengths[steps, envs].tolist())]
+
+
 def has_native_same_step(env_id: str) -> bool:
     """Whether ``env_id`` registers a vector entry point that takes ``autoreset_mode`` (so that
     ``gym.make_vec`` can give SB3 the ``SAME_STEP`` contract natively, as MetroPOMDP does;
@@ -182,7 +256,8 @@ def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs)
 
     Where the id has a native vector env that accepts ``autoreset_mode`` (the MetroPOMDP
     family), that env in ``SAME_STEP`` mode, wrapped in :class:`GymnasiumVecEnv` and
-    (``monitor=True``) :class:`BatchedVecMonitor`: one batched step per SB3 step. Otherwise
+    (``monitor=True``) :class:`BatchedVecMonitor`: one batched step per SB3 step; with a
+    ``device=`` argument, in :class:`DeviceVecEnv` (which keeps the statistics itself). Otherwise
     SB3's own ``make_vec_env`` (a ``DummyVecEnv`` of ``Monitor``-wrapped single envs, whatever
     ``monitor`` says), as an SB3 user would build it.
 
@@ -195,6 +270,8 @@ def make_vec_env(env_id: str, num_envs: int, monitor: bool = True, **env_kwargs)
     if has_native_same_step(env_id):
         venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
                             autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+        if env_kwargs.get("device") is not None:
+            return DeviceVecEnv(venv)
         env = GymnasiumVecEnv(venv)
         return BatchedVecMonitor(env) if monitor else env
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env

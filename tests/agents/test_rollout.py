@@ -2,6 +2,7 @@
 RolloutBuffer computes, and A2C and PPO train to the same numbers as before it replaced that
 buffer."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -62,16 +63,24 @@ SETTINGS = {"a2c": (RecurrentA2C, {}),
                                       "target_kl": 0.001, "normalize_advantage": True})}
 
 
+@pytest.mark.parametrize("env", ["numpy", "torch"])
 @pytest.mark.parametrize("algo, core", list(BEFORE), ids=lambda x: str(x))
-def test_a2c_and_ppo_train_to_the_numbers_of_before_the_store(algo, core):
+def test_a2c_and_ppo_train_to_the_numbers_of_before_the_store(algo, core, env):
+    """Also with the env as torch tensors (``device="cpu"``): the rollout path of a device env
+    (actions given as tensors, episode statistics and time-limit bootstrapping on the device)
+    trains to the same numbers."""
     cls, kwargs = SETTINGS[algo]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    if env == "torch":
+        env = gym.make_vec("MetroPOMDP-v0", num_envs=6, autoreset_mode="SameStep", device="cpu")
+    else:
+        env = "MetroPOMDP-v0"
     try:
         policy = {"core": core, "hidden_size": 8, "net_arch": [16]}
         if core == "fwm":
             policy["d_fwm"] = 4
-        model = cls("RecurrentActorCriticPolicy", "MetroPOMDP-v0", n_envs=6,
+        model = cls("RecurrentActorCriticPolicy", env, n_envs=6,
                     policy_kwargs=policy, seed=3, ent_coef=0.1, gae_lambda=0.95, **kwargs)
         logged = {}
         model.set_logger(Logger(None, []))
@@ -84,3 +93,4 @@ def test_a2c_and_ppo_train_to_the_numbers_of_before_the_store(algo, core):
            **{k: float(v) for k, v in logged.items()}}
     for key, value in BEFORE[(algo, core)].items():
         assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+    assert len(model.ep_info_buffer) == 12  # an episode per env and update, as VecMonitor has
