@@ -11,6 +11,10 @@ Each agent does ``--warmup`` updates, then ``--updates`` timed updates of ``n_en
 steps (the paper's preset); the split into acting (rollout) and learning (update) is measured
 on the same updates.
 
+``--env-on-device`` also times each recurrent agent with the env as torch tensors on
+``--device`` (``MetroPOMDPVectorEnv(device=...)``: the rollout never leaves the device) beside
+the numpy env on the CPU (one copy each way per step).
+
 ``--kernels N`` then runs N more updates of each agent under ``torch.profiler`` (CPU only) and
 adds the time per update spent inside the matrix-product kernels (``mm``, ``addmm``, ``bmm``,
 ``baddbmm`` and oneDNN's LSTM layer, forward and backward): the part of an update that no
@@ -96,6 +100,9 @@ def main(argv=None) -> dict:
     p.add_argument("--kernels", type=int, default=0, metavar="N",
                    help="then profile N more updates of each agent and add the milliseconds "
                         "per update spent in matrix-product kernels (CPU only; 0: don't)")
+    p.add_argument("--env-on-device", action="store_true",
+                   help="also time each recurrent agent with the env on --device (torch "
+                        "tensors there) instead of numpy on the CPU")
     add_machine_options(p, device="cpu")
     args = p.parse_args(argv)
     kept = apply_machine_options(p, args)
@@ -122,17 +129,27 @@ def main(argv=None) -> dict:
     agents = {"RecurrentA2C FWM-32-16": {"core": "fwm", "hidden_size": 32, "d_fwm": 16, **heads}}
     for size in args.lstm_sizes:
         agents[f"RecurrentA2C LSTM-{size}"] = {"core": "lstm", "hidden_size": size, **heads}
+    device_env = None
+    if args.env_on_device:
+        import gymnasium as gym
+
+        device_env = gym.make_vec("MetroPOMDP-v0", num_envs=args.n_envs,
+                                  autoreset_mode="SameStep", device=args.device)
     for name, kwargs in agents.items():
         run(name, RecurrentA2C("RecurrentActorCriticPolicy", env, policy_kwargs=kwargs, seed=0,
                                device=args.device, **PAPER_PRESET))
+        if device_env is not None:
+            run(f"{name}, env on {args.device}",
+                RecurrentA2C("RecurrentActorCriticPolicy", device_env, policy_kwargs=kwargs,
+                             seed=0, device=args.device, **PAPER_PRESET))
     ref = results["sb3 A2C MlpPolicy (feed-forward)"]["env_steps_per_s"]
     kernels = f"{'matmul ms':>11}" if args.kernels else ""
-    print(f"{'agent':<36}{'params':>10}{'env-steps/s':>14}{'vs A2C-MLP':>12}{'acting':>9}"
+    print(f"{'agent':<44}{'params':>10}{'env-steps/s':>14}{'vs A2C-MLP':>12}{'acting':>9}"
           f"{'ms/update':>11}{kernels}")
     for name, r in results.items():
         r["ratio_vs_sb3_a2c"] = r["env_steps_per_s"] / ref
         kernels = f"{r['matrix_kernel_ms']:>11.1f}" if args.kernels else ""
-        print(f"{name:<36}{r['parameters']:>10,}{r['env_steps_per_s']:>14,.0f}"
+        print(f"{name:<44}{r['parameters']:>10,}{r['env_steps_per_s']:>14,.0f}"
               f"{r['ratio_vs_sb3_a2c']:>11.2f}x{r['rollout_share']:>8.0%}"
               f"{r['ms_per_update']:>11.1f}{kernels}")
     return {"device": args.device, "threads": torch.get_num_threads(), "n_envs": args.n_envs,
