@@ -3,7 +3,8 @@
 #  1. the CUDA tests: the FWM scan against the float64 CPU reference, every memory core
 #     without a host sync (tests/agents/test_cuda.py); a rollout and an update of A2C and PPO
 #     with every core, env and policy on CUDA, under torch.cuda.set_sync_debug_mode("error")
-#     (tests/agents/test_device_rollout.py); the torch env on CUDA (test_torch_env.py);
+#     (tests/agents/test_device_rollout.py); a catbAbI and an LM training step likewise
+#     (tests/test_device_training_steps.py); the torch env on CUDA (test_torch_env.py);
 #  2. env steps/s of the torch env on CUDA against the numpy env at 600, 6,000 and 60,000 envs;
 #  3. FWM-32-16 A2C training env-steps/s with the env on CUDA against the env on the CPU;
 #  4. tokens/s and env-steps/s of every memory core (bench_cores.py);
@@ -21,7 +22,7 @@
 set -euo pipefail
 case "${1:-}" in
     -h|--help)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
         exit 0 ;;
     -*)
         echo "gpu_checks.sh: unknown option $1 (see --help)" >&2
@@ -55,7 +56,8 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT_DIR/
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" \
     | tee "$out/summary.txt"
 step tests 150 python3 -m pytest -q -rs -p no:cacheprovider tests/agents/test_cuda.py \
-    tests/agents/test_device_rollout.py tests/metro_pomdp/test_torch_env.py
+    tests/agents/test_device_rollout.py tests/test_device_training_steps.py \
+    tests/metro_pomdp/test_torch_env.py
 tail -n 3 "$out/tests.txt" >> "$out/summary.txt"
 step bench_env 60 python3 benchmarks/bench_env.py --steps 1000 --sync-steps 10 \
     --device cuda --device-envs 600 6000 60000

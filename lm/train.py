@@ -30,8 +30,11 @@ from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
-from training.loop import SequenceTrainer
-from training.regularization import activation_regularization, temporal_activation_regularization
+from training.loop import SequenceTrainer, mean_loss
+from training.regularization import (
+    activation_regularization,
+    temporal_activation_regularization,
+)
 from training.validation import check_positive_int
 
 
@@ -297,7 +300,7 @@ class LMTrainer(SequenceTrainer):
         self.position += len(inputs)
         self.batches += 1
         self.tokens += targets.numel() * self.world
-        self.running.append(raw_loss.item())
+        self.running.append(raw_loss.detach())  # read every 10 batches, by postfix()
         self.step_seconds += time.monotonic() - t_step
         self.epoch_ended = self.position >= len(self.source) - 1
         if self.epoch_ended:  # AWD-LSTM starts every epoch from a zero state
@@ -308,7 +311,7 @@ class LMTrainer(SequenceTrainer):
     def postfix(self):
         if self.batches % 10:
             return None
-        return {"epoch": self.epoch, "ppl": f"{math.exp(np.mean(self.running[-50:])):.1f}"}
+        return {"epoch": self.epoch, "ppl": f"{math.exp(mean_loss(self.running[-50:])):.1f}"}
 
     def validation_due(self):
         every = self.config.eval_every
@@ -325,7 +328,7 @@ class LMTrainer(SequenceTrainer):
                 "epoch": self.epoch, "batches": self.batches, "tokens": self.tokens,
                 "valid_loss": loss})
         row = {"step": self.batches, "epoch": self.epoch, "tokens": self.tokens,
-               "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+               "train_loss": mean_loss(self.running),
                "valid_loss": loss, "valid_perplexity": math.exp(loss),
                "lr": optimizer.param_groups[0]["lr"], "optimizer": self.kind,
                "seconds": time.monotonic() - self.start,

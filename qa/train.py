@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from memory.functional import host_shortcuts
 from qa.data import (
     EVAL_SEED,
     TASKS,
@@ -32,7 +33,7 @@ from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
-from training.loop import SequenceTrainer
+from training.loop import SequenceTrainer, mean_loss
 from training.validation import check_positive_int
 
 MODES = ("qa", "lm")
@@ -49,11 +50,14 @@ def _detach(state):
 
 def segment_loss(model, batch: Batch, state, mode: str, device="cpu",
                  denominator: float | None = None):
-    """Forward one segment: ``(loss, answer_nll [n], answer_correct [n], answer_task [n],
-    state)``; ``loss`` is the mean cross-entropy over the mode's positions (None if there are
-    none), or their sum divided by ``denominator`` when given (data parallelism: each process
-    divides by its share of the global count, so that the averaged gradient is the global
-    mean's)."""
+    """Forward one segment: ``(loss, answer_nll, answer_correct, answer_task, state)``;
+    ``loss`` is the mean cross-entropy over the mode's positions (None if there are none), or
+    their sum divided by ``denominator`` when given (data parallelism: each process divides by
+    its share of the global count, so that the averaged gradient is the global mean's).
+
+    On the CPU the answer scores are those of the answers, ``[n]`` each. On a device they are
+    ``[T, B]`` with task 0 where there is no answer (what :class:`MetricSums` skips): selecting
+    the answers there would make the host wait for the device to say how many there are."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     b = _tensors(batch, device)
@@ -64,13 +68,22 @@ def segment_loss(model, batch: Batch, state, mode: str, device="cpu",
     nll = F.cross_entropy(logits.flatten(0, 1), b["targets"].flatten(), reduction="none")
     nll = nll.view_as(b["targets"])
     where = b["answer"] if mode == "qa" else b["valid"]
-    if denominator is not None:
-        loss = nll[where].sum() / denominator  # kept in the graph even with no positions
-    else:
-        loss = nll[where].mean() if where.any() else None
     answer = b["answer"]
-    correct = logits.argmax(-1)[answer] == b["targets"][answer]
-    return loss, nll[answer].detach(), correct, b["task"][answer], state
+    if host_shortcuts(nll):
+        if denominator is not None:
+            loss = nll[where].sum() / denominator  # kept in the graph even with no positions
+        else:
+            loss = nll[where].mean() if where.any() else None
+        correct = logits.argmax(-1)[answer] == b["targets"][answer]
+        return loss, nll[answer].detach(), correct, b["task"][answer], state
+    # the count comes from the batch on the host
+    count = int(np.count_nonzero(batch.answer if mode == "qa" else batch.valid))
+    total = torch.where(where, nll, 0.0).sum()
+    loss = total / denominator if denominator is not None else (
+        total / count if count else None)
+    correct = (logits.argmax(-1) == b["targets"]) & answer
+    return (loss, torch.where(answer, nll, 0.0).detach(), correct,
+            torch.where(answer, b["task"], 0), state)
 
 
 @dataclasses.dataclass
@@ -88,29 +101,51 @@ class Metrics:
 
 
 class MetricSums:
-    """Running sums of answer NLL and correctness per task."""
+    """Running sums of answer NLL, correctness and count per task (1-20), as float64 tensors
+    on the device of the scores: adding waits for nothing, :meth:`result` reads them once.
+    Entries of task 0 (padding, and the non-answers of a device's :func:`segment_loss`) are
+    not counted."""
 
     def __init__(self):
-        self.nll = np.zeros(max(TASKS) + 1)
-        self.correct = np.zeros(max(TASKS) + 1)
-        self.count = np.zeros(max(TASKS) + 1)
+        self._sums: torch.Tensor | None = None  # [3, tasks + 1]: nll, correct, count
 
     def add(self, nll: torch.Tensor, correct: torch.Tensor, task: torch.Tensor) -> None:
-        task = task.cpu().numpy()
-        np.add.at(self.nll, task, nll.double().cpu().numpy())
-        np.add.at(self.correct, task, correct.cpu().numpy())
-        np.add.at(self.count, task, 1)
+        task = task.reshape(-1)
+        rows = torch.stack([nll.reshape(-1).double(), correct.reshape(-1).double(),
+                            torch.ones_like(task, dtype=torch.float64)])
+        if self._sums is None:
+            self._sums = torch.zeros(3, max(TASKS) + 1, dtype=torch.float64, device=task.device)
+        self._sums.index_add_(1, task, rows)
+
+    def _host(self) -> np.ndarray:
+        if self._sums is None:
+            return np.zeros((3, max(TASKS) + 1))
+        sums = self._sums.cpu().numpy().copy()
+        sums[:, 0] = 0  # task 0: not an answer
+        return sums
+
+    @property
+    def answers(self) -> int:
+        """Answers counted so far (reads a device's sums)."""
+        return int(self._host()[2].sum())
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy so far (NaN before the first answer; reads a device's sums)."""
+        _, correct, count = self._host()
+        return float(correct.sum() / count.sum()) if count.sum() else float("nan")
 
     def result(self) -> Metrics:
-        n = self.count.sum()
+        nll, correct, count = self._host()
+        n = count.sum()
         if n == 0:
             raise ValueError("no answers were scored")
-        loss = self.nll.sum() / n
-        per_task = {int(t): {"accuracy": float(self.correct[t] / self.count[t]),
-                             "perplexity": math.exp(float(self.nll[t] / self.count[t])),
-                             "answers": int(self.count[t])}
-                    for t in TASKS if self.count[t] > 0}
-        return Metrics(loss=float(loss), accuracy=float(self.correct.sum() / n),
+        loss = nll.sum() / n
+        per_task = {int(t): {"accuracy": float(correct[t] / count[t]),
+                             "perplexity": math.exp(float(nll[t] / count[t])),
+                             "answers": int(count[t])}
+                    for t in TASKS if count[t] > 0}
+        return Metrics(loss=float(loss), accuracy=float(correct.sum() / n),
                        perplexity=math.exp(loss), answers=int(n), per_task=per_task)
 
 
@@ -135,7 +170,7 @@ def evaluate(model, data: EncodedStories, batch_size: int = 1, bptt: int = 200,
     state = model.initial_state(batch_size)
     state = type(state)(*(s.to(device) for s in state))
     for i, batch in enumerate(eval_segments(data, batch_size, bptt, seed)):
-        if max_batches is not None and i >= max_batches and sums.count.sum() > 0:
+        if max_batches is not None and i >= max_batches and sums.answers > 0:
             break
         _, nll, correct, task, state = segment_loss(model, batch, state, "qa", device)
         sums.add(nll, correct, task)
@@ -288,16 +323,16 @@ class QATrainer(SequenceTrainer):
             if config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
             self.optimizer.step()
-            self.running.append(loss.item())
+            self.running.append(loss.detach())  # read every 20 steps, by postfix()
         self.sums.add(nll, correct, task)
         self.step_count += 1
         return 1
 
     def postfix(self):
-        if self.step_count % 20 or not self.running or self.sums.count.sum() == 0:
+        if self.step_count % 20 or not self.running or self.sums.answers == 0:
             return None
-        return {"loss": f"{np.mean(self.running[-20:]):.3f}",
-                "acc": f"{self.sums.correct.sum() / self.sums.count.sum():.3f}",
+        return {"loss": f"{mean_loss(self.running[-20:]):.3f}",
+                "acc": f"{self.sums.accuracy:.3f}",
                 "epoch": self.epoch}
 
     def validation_due(self):
@@ -309,9 +344,9 @@ class QATrainer(SequenceTrainer):
         valid = evaluate(self.model, self.valid_data, config.valid_batch_size, config.bptt,
                          self.device, max_batches=config.valid_batches,
                          progress=self.bar_label("validation"))
-        train_m = self.sums.result() if self.sums.count.sum() else None
+        train_m = self.sums.result() if self.sums.answers else None
         row = {"step": self.step_count, "epoch": self.epoch,
-               "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+               "train_loss": mean_loss(self.running),
                "train_accuracy": train_m.accuracy if train_m else float("nan"),
                "valid_loss": valid.loss, "valid_accuracy": valid.accuracy,
                "valid_perplexity": valid.perplexity, "seconds": time.monotonic() - self.start}

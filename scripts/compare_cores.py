@@ -11,13 +11,18 @@ Example::
 Runs are grouped by the core of their config.json; the final rewards are those of
 evaluate_agent.py (RUN_DIR/evaluation.json, sampled actions) where it has run, else the last
 training evaluation (RUN_DIR/final.json). Add a run folder of your own core and run it again.
+``--keep DIR`` copies what the comparison reads of each run (config.json, final.json,
+evaluation.json and the evaluation rows of progress.csv, tens of KB) to DIR/<run folder name>,
+small enough to commit; the comparison runs again from those copies.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import shutil
 import statistics
 
 import numpy as np
@@ -51,6 +56,26 @@ def run_summary(run_dir: str) -> dict:
             "curve": read_eval_curve(run_dir, "eval/minutes")}
 
 
+#: the columns of progress.csv that the comparison (agents.plots.read_eval_curve) reads
+KEPT_COLUMNS = ("time/time_elapsed", "eval/updates", "eval/train_reward", "eval/test_reward")
+
+
+def keep(run_dir: str, out_root: str) -> str:
+    """Copy the files of ``run_dir`` that :func:`run_summary` reads to ``out_root/<name>``,
+    progress.csv cut to its evaluation rows and :data:`KEPT_COLUMNS`; returns the copy."""
+    out = os.path.join(out_root, os.path.basename(os.path.normpath(run_dir)))
+    os.makedirs(out, exist_ok=True)
+    for name in ("config.json", "final.json", "evaluation.json"):
+        if os.path.exists(os.path.join(run_dir, name)):
+            shutil.copyfile(os.path.join(run_dir, name), os.path.join(out, name))
+    with open(os.path.join(run_dir, "progress.csv"), newline="") as f_in, \
+            open(os.path.join(out, "progress.csv"), "w", newline="") as f_out:
+        writer = csv.DictWriter(f_out, KEPT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(row for row in csv.DictReader(f_in) if row.get("eval/test_reward"))
+    return out
+
+
 def minutes_to(curve: dict, level: float) -> float | None:
     """The first minute at which the test reward reached ``level`` (None: never)."""
     for x, y in zip(curve["x"], curve["test"]):
@@ -67,44 +92,50 @@ def main(argv=None) -> dict:
                    help="test rewards whose first minute is reported")
     p.add_argument("--out", default="cores.png", help="the figure (PNG)")
     p.add_argument("--json", default=None, help="also write the table here")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="copy what the comparison reads of each run to DIR/<run folder name> "
+                        "(tens of KB each: the evaluation rows of progress.csv, the JSON "
+                        "files), to commit or share")
     args = p.parse_args(argv)
     try:
         runs = [run_summary(r) for r in args.runs]
     except (FileNotFoundError, ValueError, KeyError) as err:
         p.error(str(err))
+    if args.keep:
+        for run_dir in args.runs:
+            print(f"kept {keep(run_dir, args.keep)}")
     cores: dict[str, list[dict]] = {}
     for run in runs:
         cores.setdefault(run["core"], []).append(run)
     table = {}
-    header = (f"{'core':<20}{'params':>8}{'seeds':>6}{'train':>22}{'test':>22}{'gap':>7}"
-              + "".join(f"{'min to ' + format(level, 'g'):>11}" for level in args.levels)
-              + f"{'steps/s':>10}")
-    print(header)
+    columns = (["core", "parameters", "seeds", "train", "test", "gap"]
+               + [f"minutes to {level:g}" for level in args.levels] + ["env-steps/s"])
+    print("| " + " | ".join(columns) + " |")  # a Markdown table, as docs/results.md has it
+    print("|" + "---|" * len(columns))
     for core, group in cores.items():
         row = {"parameters": sorted({r["parameters"] for r in group}),
                "seeds": sorted(r["seed"] for r in group)}
-        line = f"{core:<20}{group[0]['parameters']:>8,}{len(group):>6}"
+        cells = [core, "/".join(f"{n:,}" for n in row["parameters"]), str(len(group))]
         for split in ("train", "test"):
             values = [r["rewards"][split] for r in group]
             row[split] = {"mean": statistics.fmean(values), "min": min(values),
                           "max": max(values)}
-            line += f"{row[split]['mean']:.2f} [{min(values):.2f}-{max(values):.2f}]".rjust(22)
+            cells.append(f"{row[split]['mean']:.2f} [{min(values):.2f}, {max(values):.2f}]")
         row["gap"] = row["train"]["mean"] - row["test"]["mean"]
-        line += f"{row['gap']:>7.2f}"
+        cells.append(f"{row['gap']:.2f}")
         for level in args.levels:
             reached = [minutes_to(r["curve"], level) for r in group]
             row[f"minutes_to_{level:g}"] = reached
             done = [m for m in reached if m is not None]
-            text = (f"{statistics.fmean(done):.1f}" if len(done) == len(reached)
-                    else f"{len(done)}/{len(reached)}")
-            line += f"{text:>11}"
+            cells.append(f"{statistics.fmean(done):.1f}" if len(done) == len(reached)
+                         else f"reached by {len(done)} of {len(reached)}")
         rates = [r["rate"] for r in group if r["rate"]]
         row["env_steps_per_s"] = statistics.fmean(rates) if rates else None
-        line += f"{row['env_steps_per_s'] or float('nan'):>10,.0f}"
+        cells.append(f"{row['env_steps_per_s']:,.0f}" if rates else "-")
         table[core] = row
-        print(line)
-    print("(rewards: mean over seeds [lowest-highest]; minutes: mean over the seeds that "
-          "reached the level, or how many did)")
+        print("| " + " | ".join(cells) + " |")
+    print("(rewards: mean over seeds [lowest, highest]; minutes: the mean over the seeds when "
+          "all reached the level, else how many did)")
     plot(cores, args.out)
     print(f"wrote {args.out}")
     if args.json:

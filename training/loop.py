@@ -35,6 +35,13 @@ from training.distributed import (
 )
 
 
+def mean_loss(losses: list[torch.Tensor]) -> float:
+    """The float64 mean of the 0-d loss tensors a trainer kept of its steps, read from their
+    device at once (a step that read its loss would make the host wait for the device); NaN for
+    none."""
+    return float(torch.stack(losses).double().mean()) if losses else float("nan")
+
+
 class SequenceTrainer:
     """Train ``model`` with a carried state in ``run_dir``, resuming ``run_dir/last.pt``.
 

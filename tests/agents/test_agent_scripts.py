@@ -416,6 +416,14 @@ def test_compare_cores_tables_and_plots_run_folders(run_script, tmp_path):
     fwm = table["fwm"]
     assert fwm["seeds"] == [0] and fwm["test"]["mean"] == pytest.approx(97.67, abs=0.01)
     assert fwm["minutes_to_80"][0] < fwm["minutes_to_95"][0]
-    assert out.read_bytes()[:4] == b"\x89PNG" and "min to 95" in res.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG" and "| minutes to 95 |" in res.stdout
     bad = run_script("compare_cores.py", tmp_path, "--out", out, expect=2)
     assert "is not a finished train_agent.py run" in bad.stderr
+    # --keep: the small copies give the same table
+    run_script("compare_cores.py", ROOT / "checkpoints" / "fwm-paper-rl-s0", "--out", out,
+               "--keep", tmp_path / "kept")
+    kept = tmp_path / "kept" / "fwm-paper-rl-s0"
+    assert not (kept / "model.zip").exists()
+    run_script("compare_cores.py", kept, "--out", out, "--json", tmp_path / "again.json",
+               "--levels", 80, 95)
+    assert json.loads((tmp_path / "again.json").read_text()) == table
