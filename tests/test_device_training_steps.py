@@ -99,8 +99,10 @@ def test_an_lm_training_step_on_a_device_waits_for_nothing(device, memory):
     """The step of lm.train: forward with the dropouts, the AR/TAR terms, backward, clipping
     and the optimizer step; the loss kept as a tensor (the trainer reads its losses every few
     batches, not every step)."""
-    from training.regularization import (activation_regularization,
-                                         temporal_activation_regularization)
+    from training.regularization import (
+        activation_regularization,
+        temporal_activation_regularization,
+    )
 
     config = LMConfig(vocab_size=50, embedding_size=16, hidden_size=24, n_layers=2,
                       memory=memory, d_fwm=4, n_reads=2)

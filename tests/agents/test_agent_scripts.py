@@ -356,6 +356,22 @@ def test_bad_numbers_are_refused_by_name(flags, message, run_script):
     assert message in res.stderr
 
 
+def test_env_on_device_trains_with_torch_envs_and_names_what_it_cannot(tmp_path, run_script):
+    """--env-on-device: the training envs are torch tensors on --device (the same numbers as
+    numpy's, tests/agents/test_rollout.py); a run logs its episode statistics and finishes.
+    A non-MetroPOMDP id is refused by name."""
+    run_dir = tmp_path / "run"
+    run_script("train_agent.py", "--timesteps", 240, "--run-dir", run_dir, "--no-plots",
+               "--env-on-device", "--device", "cpu", *TINY)
+    rows = (run_dir / "progress.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    rewards = [r.split(",")[header.index("rollout/ep_rew_mean")] for r in rows[1:]]
+    assert any(rewards), "no episode statistics logged"
+    res = run_script("train_agent.py", "--timesteps", 120, "--env-on-device", "--env-id",
+                     "CartPole-v1", *TINY, expect=2)
+    assert "--env-on-device steps MetroPOMDP envs" in res.stderr
+
+
 def test_damaged_run_files_are_named_with_what_to_do(tmp_path, run_script):
     """A damaged model.zip or config.json: evaluate_agent.py, watch_agent.py and --resume say
     which file and what to do, without a traceback."""
