@@ -14,8 +14,10 @@ from metro_pomdp.core import KEY_HIGH, MetroConfig, MetroCore, key_from_seed
 from metro_pomdp.env import observation_space
 
 
-def _with_masks(info: dict[str, Any], every_env) -> dict[str, Any]:
-    """Add Gymnasium's ``_key`` masks (every env has every key: ``every_env``, all True)."""
+def _with_masks(info: dict[str, Any], arrays) -> dict[str, Any]:
+    """Add Gymnasium's ``_key`` masks (every env has every key), arrays of ``arrays``'s
+    backend."""
+    every_env = arrays.full(len(info["agent"]), True, arrays.bool)
     return {**info, **{f"_{k}": every_env for k in info}}
 
 
@@ -92,7 +94,6 @@ class MetroPOMDPVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self._renderer = None
         a = self._core.arrays
-        self._every_env = a.full(self.num_envs, True, a.bool)  # the info's "_key" masks
         self._needs_reset = a.zeros(self.num_envs, a.bool)  # NEXT_STEP bookkeeping
 
     @property
@@ -127,9 +128,9 @@ class MetroPOMDPVectorEnv(VectorEnv):
                 raise ValueError(f"options['reset_mask'] must be a bool array of shape "
                                  f"({self.num_envs},), got {mask.dtype} {tuple(mask.shape)}")
         core.reset(mask)
-        self._needs_reset = self._needs_reset & ~mask if mask is not None else \
-            self._needs_reset & False
-        return core.observe(), _with_masks(core.info(), self._every_env)
+        self._needs_reset = (self._needs_reset & ~mask if mask is not None
+                             else core.arrays.zeros(self.num_envs, core.arrays.bool))
+        return core.observe(), _with_masks(core.info(), core.arrays)
 
     def step(self, actions):
         core = self._core
@@ -152,14 +153,14 @@ class MetroPOMDPVectorEnv(VectorEnv):
         info = core.info(invalid, success)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and (not a.host or truncated.any()):
             final_obs = core.observe()
-            final_info = _with_masks(info, self._every_env)
+            final_info = _with_masks(info, a)
             core.reset(truncated)
             info = core.info(invalid & ~truncated, success & ~truncated)
-            info = _with_masks(info, self._every_env)
+            info = _with_masks(info, a)
             info.update(final_obs=final_obs, _final_obs=a.copy(truncated),
                         final_info=final_info, _final_info=a.copy(truncated))
         else:
-            info = _with_masks(info, self._every_env)
+            info = _with_masks(info, a)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._needs_reset = truncated | terminated
         return core.observe(), a.cast(reward, a.reward_dtype), terminated, truncated, info

@@ -18,6 +18,12 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# A suite started in the background of a non-interactive shell (`nohup pytest &`) inherits
+# SIGINT ignored, and Python then installs no KeyboardInterrupt handler; the tests of Ctrl-C
+# need the handler a terminal's run has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _exit_code(exit_: SystemExit) -> int:
     """The status a ``SystemExit`` gives the shell: ``None`` 0, an int itself, a message 1."""
