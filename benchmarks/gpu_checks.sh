@@ -14,6 +14,7 @@
 # script then exits non-zero.
 #
 # Usage: bash benchmarks/gpu_checks.sh [OUT_DIR]
+# (GPU_CHECKS_DEVICE=cpu runs the same steps on the CPU, to try the script without a GPU.)
 #
 # It needs the project's dependencies (pip install -e '.[dev]' with a CUDA build of torch).
 # A folder .whl/ of wheels, if present, is installed first (for a machine without a package
@@ -22,7 +23,7 @@
 set -euo pipefail
 case "${1:-}" in
     -h|--help)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
         exit 0 ;;
     -*)
         echo "gpu_checks.sh: unknown option $1 (see --help)" >&2
@@ -38,8 +39,11 @@ else
     export PYTHONPATH="$PWD"
 fi
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
-python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
+device="${GPU_CHECKS_DEVICE:-cuda}"
+if [[ "$device" == cuda* ]]; then
+    python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 'gpu_checks.sh: no CUDA device visible to torch ' + torch.__version__)"
+fi
 
 start=$SECONDS
 budget=${GPU_CHECKS_SECONDS:-480}
@@ -53,24 +57,25 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT_DIR/
         failed+=("$name")
     fi
 }
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" \
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0)
+if torch.cuda.is_available() else 'no CUDA device', '- running on $device')" \
     | tee "$out/summary.txt"
-step tests 150 python3 -m pytest -q -rs -p no:cacheprovider tests/agents/test_cuda.py \
+step tests 210 python3 -m pytest -q -rs -p no:cacheprovider tests/agents/test_cuda.py \
     tests/agents/test_device_rollout.py tests/test_device_training_steps.py \
     tests/metro_pomdp/test_torch_env.py
 tail -n 3 "$out/tests.txt" >> "$out/summary.txt"
 step bench_env 60 python3 benchmarks/bench_env.py --steps 1000 --sync-steps 10 \
-    --device cuda --device-envs 600 6000 60000
+    --device "$device" --device-envs 600 6000 60000
 grep -A 6 "random graphs" "$out/bench_env.txt" >> "$out/summary.txt" || true
-step bench_a2c_env 90 python3 benchmarks/bench_a2c.py --device cuda --lstm-sizes \
+step bench_a2c_env 90 python3 benchmarks/bench_a2c.py --device "$device" --lstm-sizes \
     --net-arch 64 64 --env-on-device --updates 10
 tail -n 4 "$out/bench_a2c_env.txt" >> "$out/summary.txt"
-step bench_cores 90 python3 benchmarks/bench_cores.py --device cuda --rounds 2 \
+step bench_cores 90 python3 benchmarks/bench_cores.py --device "$device" --rounds 2 \
     --json "$out/bench_cores.json"
 tail -n 12 "$out/bench_cores.txt" >> "$out/summary.txt"
 left=$(( budget - (SECONDS - start) ))
 if (( left > 30 )); then
-    step bench_lstm512 "$left" python3 benchmarks/bench_a2c.py --device cuda --lstm-sizes 512 \
+    step bench_lstm512 "$left" python3 benchmarks/bench_a2c.py --device "$device" --lstm-sizes 512 \
         --net-arch 64 64 --env-on-device --updates 5
     tail -n 6 "$out/bench_lstm512.txt" >> "$out/summary.txt"
 else
