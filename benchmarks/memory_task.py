@@ -46,7 +46,11 @@ from agents.ppo import RecurrentPPO
 from training.cli import HelpFormatter, add_machine_options, apply_machine_options
 from training.validation import check_positive_int
 
-AGENTS = ("contrib-ppo-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-lstm", "a2c-gru", "a2c-fwm")
+AGENTS = ("contrib-ppo-lstm", "ppo-lstm", "ppo-gru", "ppo-fwm", "a2c-lstm", "a2c-gru", "a2c-fwm",
+          # the FWM's successors (memory.delta), by their registered names
+          "ppo-linear-transformer", "ppo-delta-net", "ppo-gated-delta-net")
+#: what runs when --agents is not given (the successors are asked for by name)
+DEFAULT_AGENTS = AGENTS[:7]
 N_ENVS, N_STEPS, HIDDEN = 8, 32, 64  # envs, PPO's rollout length, the cores' width
 
 
@@ -118,7 +122,7 @@ def run(key: str, seed: int, timesteps: int, eval_episodes: int, device: str) ->
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS,
+    p.add_argument("--agents", nargs="+", default=list(DEFAULT_AGENTS), choices=AGENTS,
                    metavar="AGENT", help=f"which agents to train, in this order: {AGENTS}")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds of each agent")
     p.add_argument("--timesteps", type=int, default=100_000,
