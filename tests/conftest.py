@@ -34,6 +34,26 @@ def _exit_code(exit_: SystemExit) -> int:
 
 
 @pytest.fixture
+def no_device_sync():
+    """``no_device_sync(device)``: a context in which a CUDA device raises at any call that
+    makes the host wait for it (``torch.cuda.set_sync_debug_mode("error")``); on another
+    device (the meta device, where any read of a value raises anyway) it changes nothing."""
+
+    @contextlib.contextmanager
+    def no_sync(device: str):
+        if device != "cuda":
+            yield
+            return
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            yield
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    return no_sync
+
+
+@pytest.fixture
 def run_script(monkeypatch):
     """``run(script, *args, expect=0)``: call ``scripts/<script>``'s (or, for a path such as
     ``benchmarks/bench_env.py``, that file's) ``main(argv)`` in this process, as

@@ -21,18 +21,6 @@ from qa.train import MetricSums, segment_loss
 DEVICES = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@contextlib.contextmanager
-def _no_sync(device: str):
-    if device != "cuda":
-        yield
-        return
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
 def toy_data():
     stories = [Story(1, ("a", "?", "x", "<eos>"), (False, False, True, False)),
                Story(2, ("b", "b", "?", "y", "<eos>"), (False, False, False, True, False)),
@@ -75,14 +63,14 @@ def test_catbabi_s_device_path_scores_what_the_cpu_path_scores(name, mode):
 
 @pytest.mark.parametrize("name", list(catbabi_models(2)))
 @pytest.mark.parametrize("device", DEVICES)
-def test_a_catbabi_training_step_on_a_device_waits_for_nothing(device, name):
+def test_a_catbabi_training_step_on_a_device_waits_for_nothing(device, name, no_device_sync):
     vocab, data = toy_data()
     model = catbabi_models(len(vocab))[name]().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     sums = MetricSums()
     batch = next(eval_segments(data, 2, 1000))
     state = model.initial_state(2)
-    with _no_sync(device):
+    with no_device_sync(device):
         loss, nll, correct, task, state = segment_loss(model, batch, state, "qa", device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,7 +83,7 @@ def test_a_catbabi_training_step_on_a_device_waits_for_nothing(device, name):
 
 @pytest.mark.parametrize("memory", ["none", "fwm", "delta-net"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_an_lm_training_step_on_a_device_waits_for_nothing(device, memory):
+def test_an_lm_training_step_on_a_device_waits_for_nothing(device, memory, no_device_sync):
     """The step of lm.train: forward with the dropouts, the AR/TAR terms, backward, clipping
     and the optimizer step; the loss kept as a tensor (the trainer reads its losses every few
     batches, not every step)."""
@@ -110,7 +98,7 @@ def test_an_lm_training_step_on_a_device_waits_for_nothing(device, memory):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     inputs = torch.zeros(7, 3, dtype=torch.long, device=device)
     targets = torch.zeros(7, 3, dtype=torch.long, device=device)
-    with _no_sync(device):
+    with no_device_sync(device):
         out = model(inputs, model.initial_state(3, device))
         raw_loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
         loss = (raw_loss + activation_regularization(out.dropped, 2.0)

@@ -7,8 +7,6 @@ Here the device is ``meta`` (tensors without data: any ``.item()``, ``bool()``, 
 where CUDA is present, also ``cuda`` under ``torch.cuda.set_sync_debug_mode("error")``, which
 raises at any synchronising call."""
 
-import contextlib
-
 import gymnasium as gym
 import pytest
 import torch
@@ -25,23 +23,12 @@ ALGOS = {"a2c": (RecurrentA2C, {}, 1),  # (class, settings, optimizer steps per 
          "ppo": (RecurrentPPO, {"batch_size": 4 * N_STEPS, "n_epochs": 2}, 4)}
 
 
-@contextlib.contextmanager
-def _no_sync(device: str):
-    if device != "cuda":
-        yield
-        return
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
 @pytest.mark.parametrize("core", core_names())
 @pytest.mark.parametrize("algo", list(ALGOS))
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_rollout_and_an_update_wait_for_the_device_only_where_meant(device, algo, core,
-                                                                       monkeypatch):
+                                                                       monkeypatch,
+                                                                       no_device_sync):
     cls, settings, optimizer_steps = ALGOS[algo]
     env = gym.make_vec("MetroPOMDP-v0", num_envs=N_ENVS, autoreset_mode="SameStep",
                        device=device, random_graph=True)
@@ -63,13 +50,13 @@ def test_a_rollout_and_an_update_wait_for_the_device_only_where_meant(device, al
 
     _, callback = model._setup_learn(N_ENVS * N_STEPS, None)
     callback.on_training_start(locals(), globals())
-    with _no_sync(device):
+    with no_device_sync(device):
         assert model.collect_rollouts(model.env, callback, model.rollout_buffer, N_STEPS)
     assert calls == {"episodes": 1, "finite": 0, "record": 0}
     buffer = model.rollout_buffer
     for name in buffer._TENSORS:
         assert getattr(buffer, name).device.type == device, name
-    with _no_sync(device):
+    with no_device_sync(device):
         model.train()
     assert calls == {"episodes": 1, "finite": optimizer_steps, "record": 1}
     assert all(p.device.type == device for p in model.policy.parameters())
