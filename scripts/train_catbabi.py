@@ -1,5 +1,5 @@
-"""Train a catbAbI model (the FWM of section 4.1, or the LSTM baseline of appendix F.4) and
-evaluate it on the test stream.
+"""Train a catbAbI model (the FWM of section 4.1, the LSTM baseline of appendix F.4, or any
+memory core between an embedding and a decoder) and evaluate it on the test stream.
 
 Example::
 
@@ -50,8 +50,11 @@ from training.cli import (
 from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
-#: ``--model``: the paper's two models, then every other registered memory core
-MODELS = ["fwm", "lstm", *(name for name in memory.core_names() if name not in ("fwm", "lstm"))]
+#: ``--model``: the paper's two models, then every registered memory core other than the FWM
+#: in CoreModel's frame; the LSTM core is ``lstm-core`` there (``lstm`` is appendix F.4's model)
+CORE_MODELS = {("lstm-core" if name == "lstm" else name): name
+               for name in memory.core_names() if name != "fwm"}
+MODELS = ["fwm", "lstm", *CORE_MODELS]
 
 
 def main(argv=None) -> dict:
@@ -66,7 +69,8 @@ def main(argv=None) -> dict:
     p.add_argument("--model", choices=MODELS, default="fwm",
                    help="the FWM (the paper's model); the regularised 4 x 512 LSTM of appendix "
                         "F.4 (lstm); or embedding -> a memory core -> decoder for any other "
-                        "core of the memory package")
+                        "core of the memory package (lstm-core: its one-layer LSTM core, "
+                        "--hidden-size wide)")
     p.add_argument("--hidden-size", type=positive_int, default=None,
                    help="the core's width, for --model other than fwm and lstm (default: 256, "
                         "the FWM model's LSTM; memory.size_for_budget gives the width at a "
@@ -104,10 +108,11 @@ def main(argv=None) -> dict:
     if args.model != "fwm" and args.fwm_settings != "paper":
         p.error(f"--fwm-settings is an option of the FWM; --model {args.model} has no FWM")
     if args.hidden_size is not None and args.model in ("fwm", "lstm"):
+        hint = " (--model lstm-core is an LSTM core of that width)" if args.model == "lstm" else ""
         p.error(f"--hidden-size sizes the core models; --model {args.model} is the paper's, "
-                f"at its sizes")
-    if args.n_heads is not None and memory.core_spec(args.model).config is not \
-            memory.FastWeightConfig:
+                f"at its sizes{hint}")
+    if args.n_heads is not None and (args.model not in CORE_MODELS or memory.core_spec(
+            CORE_MODELS[args.model]).config is not memory.FastWeightConfig):
         p.error(f"--n-heads is an option of the fast-weight cores; --model {args.model} has "
                 f"no heads")
     apply_machine_options(p, args)
@@ -130,8 +135,8 @@ def main(argv=None) -> dict:
     else:
         options = {} if args.n_heads is None else {"n_heads": args.n_heads}
         try:
-            model = CoreModel(len(vocab), args.model, hidden_size=args.hidden_size or 256,
-                              **options)
+            model = CoreModel(len(vocab), CORE_MODELS[args.model],
+                              hidden_size=args.hidden_size or 256, **options)
         except ValueError as err:
             p.error(f"--model {args.model}: {err}")
     try:

@@ -434,7 +434,7 @@ def test_compare_cores_tables_and_plots_run_folders(run_script, tmp_path):
     assert fwm["minutes_to_80"][0] < fwm["minutes_to_95"][0]
     assert out.read_bytes()[:4] == b"\x89PNG" and "| minutes to 95 |" in res.stdout
     bad = run_script("compare_cores.py", tmp_path, "--out", out, expect=2)
-    assert "is not a finished train_agent.py run" in bad.stderr
+    assert "is not a finished train_agent.py or train_catbabi.py run" in bad.stderr
     # --keep: the small copies give the same table
     run_script("compare_cores.py", ROOT / "checkpoints" / "fwm-paper-rl-s0", "--out", out,
                "--keep", tmp_path / "kept")

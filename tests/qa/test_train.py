@@ -387,3 +387,43 @@ def test_train_catbabi_takes_any_memory_core_by_name(tmp_path, model, run_script
     bad = run_script("train_catbabi.py", "--data-dir", tmp_path / "data", "--no-verify",
                      "--model", "gru", "--n-heads", 2, expect=2)
     assert "--n-heads is an option of the fast-weight cores" in bad.stderr
+
+
+def test_compare_cores_tables_catbabi_runs(tmp_path, run_script):
+    """Toy catbAbI runs of the LSTM core (``lstm-core``) and the GRU at two seeds go into
+    compare_cores.py's tables: seeds grouped, test accuracy and the failed tasks from each
+    test.json, and the same table again from the ``--keep`` copies; a MetroPOMDP run among
+    them is refused by name."""
+    import json
+    import pathlib
+
+    data = toy_babi(tmp_path / "data")
+    runs = []
+    for model, seed in (("lstm-core", 0), ("gru", 0), ("gru", 1)):
+        run_dir = tmp_path / f"{model}-s{seed}"
+        run_script("train_catbabi.py", "--data-dir", data, "--no-verify", "--model", model,
+                   "--hidden-size", 8, "--steps", 4, "--eval-every", 2, "--bptt", 20,
+                   "--batch-size", 2, "--seed", seed, "--no-progress", "--threads", 1,
+                   "--run-dir", run_dir)
+        runs.append(run_dir)
+    out = tmp_path / "cores.png"
+    res = run_script("compare_cores.py", *runs, "--out", out, "--json", tmp_path / "t.json",
+                     "--keep", tmp_path / "kept")
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert set(table) == {"lstm-core", "gru"} and table["gru"]["seeds"] == [0, 1]
+    tests = [json.loads((r / "test.json").read_text())["test"] for r in runs]
+    assert table["gru"]["test"] == [t["accuracy"] for t in tests[1:]]
+    lstm_tasks = {int(t): m["accuracy"] for t, m in tests[0]["per_task"].items()}
+    assert table["lstm-core"]["failed"] == [t for t in range(1, 21) if lstm_tasks[t] < 0.95]
+    assert "| lstm-core |" in res.stdout and "Test accuracy per task" in res.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    kept = sorted((tmp_path / "kept").iterdir())
+    assert {p.name for p in kept[0].iterdir()} == {"config.json", "test.json", "progress.csv"}
+    run_script("compare_cores.py", *kept, "--out", out, "--json", tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text()) == table
+    metro = pathlib.Path(__file__).resolve().parents[2] / "checkpoints" / "fwm-paper-rl-s0"
+    bad = run_script("compare_cores.py", runs[0], metro, "--out", out, expect=2)
+    assert "compare the runs of one benchmark at a time" in bad.stderr
+    bad = run_script("train_catbabi.py", "--data-dir", data, "--no-verify", "--model", "lstm",
+                     "--hidden-size", 8, expect=2)
+    assert "--model lstm-core is an LSTM core of that width" in bad.stderr
