@@ -229,7 +229,8 @@ def catbabi_table(cores: dict[str, list[dict]]) -> dict:
     print_table(["model", "parameters", "seeds", "minutes", "steps", "valid %", "test %",
                  f"tasks under {PASS_ACCURACY:.0%}", "tokens/s"], rows)
     print("(valid: the tested checkpoint's, the lowest validation loss; test: batch size 1; "
-          "mean over seeds [lowest, highest])\n")
+          "mean over seeds [lowest, highest]; tokens/s: training tokens over the minutes to "
+          "the last validation, validations included)\n")
     print("Test accuracy per task (%):\n")
     print_table(["model"] + [str(t) for t in TASKS], task_rows)
     return table
