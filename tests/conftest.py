@@ -54,6 +54,21 @@ def no_device_sync():
 
 
 @pytest.fixture
+def toy_babi(tmp_path):
+    """A data directory (``tmp_path/data``) with a bAbI folder of 20 tasks, two copies of one
+    three-line story per file (``--no-verify``: it fails the checksums)."""
+    root = tmp_path / "data"
+    folder = root / "babi-v1.2" / "en-valid-10k"
+    folder.mkdir(parents=True)
+    text = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+            "3 Where is Mary? \tbathroom\t1\n")
+    for task in range(1, 21):
+        for split in ("train", "valid", "test"):
+            (folder / f"qa{task}_{split}.txt").write_text(text * 2)
+    return root
+
+
+@pytest.fixture
 def run_script(monkeypatch):
     """``run(script, *args, expect=0)``: call ``scripts/<script>``'s (or, for a path such as
     ``benchmarks/bench_env.py``, that file's) ``main(argv)`` in this process, as

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from memory.functional import tanh
 from memory.fwm import (
     FWMCell,
     FWMConfig,
@@ -19,7 +20,6 @@ from memory.fwm import (
     make_key,
     settings_options,
 )
-from memory.functional import tanh
 from memory.rnn import lstm_step, lstm_with_resets
 from training.regularization import weight_drop_
 

@@ -172,21 +172,10 @@ def test_train_learns_to_answer_from_the_story(tmp_path, model_name):
     assert metrics["valid_accuracy"] > threshold, metrics["valid_accuracy"]
 
 
-def toy_babi(root):
-    """A bAbI folder of 20 tasks with two copies of one three-line story per file."""
-    folder = root / "babi-v1.2" / "en-valid-10k"
-    folder.mkdir(parents=True)
-    text = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
-            "3 Where is Mary? \tbathroom\t1\n")
-    for task in range(1, 21):
-        for split in ("train", "valid", "test"):
-            (folder / f"qa{task}_{split}.txt").write_text(text * 2)
-    return root
-
-
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "non-finite loss"])
 def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, monkeypatch,
-                                                         stop, ctrl_c_after_optimizer_step):
+                                                         stop, ctrl_c_after_optimizer_step,
+                                                         toy_babi):
     """A run of 4 steps, continued to 8: Ctrl-C after the continuation's second step exits
     130 with last.pt at step 6; a non-finite loss in its first step exits 1 naming the loss,
     with last.pt and best.pt byte for byte those of the good run (the check comes before the
@@ -196,7 +185,7 @@ def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, m
     run_dir = tmp_path / "run"
     # 20-token segments: every one holds an answer (a story is 18 tokens), so every step is
     # an optimizer step
-    args = ["--data-dir", toy_babi(tmp_path / "data"), "--no-verify", "--eval-every", "4",
+    args = ["--data-dir", toy_babi, "--no-verify", "--eval-every", "4",
             "--bptt", "20", "--batch-size", "2", "--no-progress", "--no-final-eval",
             "--run-dir", run_dir]
     run_script("train_catbabi.py", *args, "--steps", 4)
@@ -221,13 +210,12 @@ def test_train_catbabi_stops_with_a_resumable_checkpoint(tmp_path, run_script, m
 
 
 @pytest.mark.parametrize("model", ["fwm", "lstm"])
-def test_train_catbabi_script_end_to_end(tmp_path, model, run_script):
+def test_train_catbabi_script_end_to_end(tmp_path, model, run_script, toy_babi):
     import json
     import pathlib
     import subprocess
     import sys
 
-    toy_babi(tmp_path / "data")
     root = pathlib.Path(__file__).resolve().parents[2]
     run_dir = tmp_path / "run"
     data = ["--data-dir", str(tmp_path / "data")]
@@ -341,14 +329,14 @@ def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(tmp_path, pickl
     assert not marker.exists()
 
 
-def test_train_catbabi_minutes_bound_the_whole_command(tmp_path, run_script):
+def test_train_catbabi_minutes_bound_the_whole_command(tmp_path, run_script, toy_babi):
     """``--minutes`` bounds training, the validation that ends it and the test evaluation: with
     a test stream whose evaluation at batch size 1 takes longer than the whole budget, the
     command ends within the budget plus a margin of 3 s, the validation ran (best.pt, a logged
     row), and the skipped test evaluation is announced with the command that runs it later."""
     import time
 
-    data = toy_babi(tmp_path / "data")
+    data = toy_babi
     for task in range(1, 21):  # a long test stream: 36,000 segments of 2 tokens at batch 1
         path = data / "babi-v1.2" / "en-valid-10k" / f"qa{task}_test.txt"
         path.write_text(path.read_text() * 100)
@@ -370,13 +358,13 @@ def test_train_catbabi_minutes_bound_the_whole_command(tmp_path, run_script):
 
 
 @pytest.mark.parametrize("model", ["delta-net", "gated-delta-net"])
-def test_train_catbabi_takes_any_memory_core_by_name(tmp_path, model, run_script):
+def test_train_catbabi_takes_any_memory_core_by_name(tmp_path, model, run_script, toy_babi):
     """``--model <core>``: embedding -> the core -> decoder, the trainer unchanged; the
     parameter count is printed and recorded, and the run resumes."""
     import json
 
     run_dir = tmp_path / "run"
-    args = ["--data-dir", toy_babi(tmp_path / "data"), "--no-verify", "--model", model,
+    args = ["--data-dir", toy_babi, "--no-verify", "--model", model,
             "--hidden-size", 16, "--n-heads", 2, "--bptt", 20, "--batch-size", 2,
             "--eval-every", 2, "--no-progress", "--run-dir", run_dir, "--threads", 1]
     res = run_script("train_catbabi.py", *args, "--steps", 2, "--final-eval", "never")
@@ -389,7 +377,7 @@ def test_train_catbabi_takes_any_memory_core_by_name(tmp_path, model, run_script
     assert "--n-heads is an option of the fast-weight cores" in bad.stderr
 
 
-def test_compare_cores_tables_catbabi_runs(tmp_path, run_script):
+def test_compare_cores_tables_catbabi_runs(tmp_path, run_script, toy_babi):
     """Toy catbAbI runs of the LSTM core (``lstm-core``) and the GRU at two seeds go into
     compare_cores.py's tables: seeds grouped, test accuracy and the failed tasks from each
     test.json, and the same table again from the ``--keep`` copies; a MetroPOMDP run among
@@ -397,7 +385,7 @@ def test_compare_cores_tables_catbabi_runs(tmp_path, run_script):
     import json
     import pathlib
 
-    data = toy_babi(tmp_path / "data")
+    data = toy_babi
     runs = []
     for model, seed in (("lstm-core", 0), ("gru", 0), ("gru", 1)):
         run_dir = tmp_path / f"{model}-s{seed}"
