@@ -54,3 +54,34 @@ def test_more_jobs_than_cores_are_refused(run_script):
 def test_bad_options_are_named(run_script, bad):
     res = run_script("benchmarks/run_cores.py", "catbabi", *bad, "--dry-run", expect=2)
     assert bad[0] in res.stderr
+
+
+def test_ctrl_c_stops_the_runs_with_resumable_checkpoints(tmp_path, toy_babi):
+    """SIGINT to the runner (a terminal's Ctrl-C reaches it alone: each run has a session of
+    its own) is passed on once: the run ends its step, keeps a resumable last.pt and the
+    runner exits 130 saying the same command goes on."""
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = tmp_path / "cores"
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "benchmarks" / "run_cores.py"), "catbabi", "--cores", "gru",
+         "--minutes", "10", "--out", str(out), "--data-dir", str(toy_babi), "--no-verify",
+         "--train-args=--steps 1000000 --bptt 20 --batch-size 2 --eval-every 20"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = out / "gru-s0" / "last.pt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert last.exists(), proc.communicate(timeout=60)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "the same command goes on" in stderr and "Traceback" not in stderr
+    log = (out / "gru-s0.log").read_text()
+    assert "last.pt is resumable" in log and "Traceback" not in log
+    assert not (out / "gru-s0" / "test.json").exists()
