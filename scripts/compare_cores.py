@@ -135,6 +135,8 @@ def keep(run_dir: str, out_root: str, kind: str = "metro") -> str:
     """Copy the files of ``run_dir`` that the comparison reads to ``out_root/<name>``,
     progress.csv cut to the rows and :data:`KEPT_COLUMNS` it reads; returns the copy."""
     out = os.path.join(out_root, os.path.basename(os.path.normpath(run_dir)))
+    if os.path.exists(out) and os.path.samefile(out, run_dir):
+        return out  # a kept copy already (rewriting progress.csv in place would empty it)
     os.makedirs(out, exist_ok=True)
     for name in KEPT_FILES[kind]:
         if os.path.exists(os.path.join(run_dir, name)):

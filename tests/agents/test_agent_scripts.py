@@ -443,3 +443,8 @@ def test_compare_cores_tables_and_plots_run_folders(run_script, tmp_path):
     run_script("compare_cores.py", kept, "--out", out, "--json", tmp_path / "again.json",
                "--levels", 80, 95)
     assert json.loads((tmp_path / "again.json").read_text()) == table
+    # kept copies kept again into their own folder (a new run added to a committed set) are
+    # left as they are
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    run_script("compare_cores.py", kept, "--out", out, "--keep", tmp_path / "kept")
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
