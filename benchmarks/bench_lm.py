@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from lm.model import SIZES, LanguageModel, LMConfig
-from training.cli import HelpFormatter, add_machine_options, apply_machine_options
+from training.cli import (
+    HelpFormatter,
+    add_machine_options,
+    apply_machine_options,
+    positive_int,
+)
 from training.regularization import (
     activation_regularization,
     temporal_activation_regularization,
@@ -43,7 +48,7 @@ def best_time(fn, repeats: int, device: str) -> float:
 
 def rates(memory: str, args) -> tuple[float, float]:
     torch.manual_seed(0)
-    model = LanguageModel(LMConfig(args.vocab, memory=memory, **SIZES[args.size])).to(args.device)
+    model = LanguageModel(LMConfig(args.vocab, memory=memory, **args.sizes)).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.randint(0, args.vocab, (args.bptt + 1, args.batch_size), device=args.device)
 
@@ -74,7 +79,13 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("--size", choices=sorted(SIZES), default="small", help="model size")
-    p.add_argument("--vocab", type=int, default=10_000, help="PTB's vocabulary")
+    p.add_argument("--embedding-size", type=positive_int, default=None,
+                   help="override the size's embedding size (tied with the softmax: on a "
+                        "large vocabulary most of a token's cost)")
+    p.add_argument("--hidden-size", type=positive_int, default=None,
+                   help="override the size's hidden size")
+    p.add_argument("--vocab", type=int, default=10_000,
+                   help="vocabulary size (PTB's; WikiText-2's is 33278)")
     p.add_argument("--batch-size", type=int, default=20, help="training batch size")
     p.add_argument("--bptt", type=int, default=70, help="tokens per training segment")
     p.add_argument("--repeats", type=int, default=3,
@@ -82,9 +93,14 @@ def main(argv=None) -> dict:
     add_machine_options(p, keep_memory=False)
     args = p.parse_args(argv)
     apply_machine_options(p, args)
+    sizes = {**SIZES[args.size], **{key: getattr(args, key) for key in ("embedding_size",
+                                                                     "hidden_size")
+                                    if getattr(args, key) is not None}}
     print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
-          f"{platform.machine()}; size {args.size}, B={args.batch_size}, T={args.bptt}, "
+          f"{platform.machine()}; size {args.size} (embedding {sizes['embedding_size']}, "
+          f"hidden {sizes['hidden_size']}), B={args.batch_size}, T={args.bptt}, "
           f"V={args.vocab}; best of {args.repeats}")
+    args.sizes = sizes
     results = {m: rates(m, args) for m in ("none", "fwm")}
     base_train, base_eval = results["none"]
     print(f"{'model':<10} {'train tok/s':>12} {'vs LSTM':>8} {'eval B=1 tok/s':>15} {'vs LSTM':>8}")

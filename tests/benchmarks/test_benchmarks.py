@@ -105,6 +105,10 @@ def test_bench_lm_runs(run_script):
     out = run_script("benchmarks/bench_lm.py", "--size", "tiny", "--vocab", 50, "--batch-size",
                      2, "--bptt", 5, "--repeats", 1, "--threads", 1).stdout
     assert "AWD-LSTM" in out and "AWD-FWM" in out and "1.00x" in out
+    out = run_script("benchmarks/bench_lm.py", "--size", "tiny", "--embedding-size", 6,
+                     "--vocab", 50, "--batch-size", 2, "--bptt", 5, "--repeats", 1,
+                     "--threads", 1).stdout
+    assert "(embedding 6, hidden 8)" in out
 
 
 @pytest.mark.slow  # ~14 s; its --help runs by default
