@@ -46,9 +46,9 @@ CORES = sorted(memory.core_names(), key=lambda core: (
 METRO_RECIPE = ["--n-envs", "150", "--random-graph", "--ent-coef", "0.3"]
 
 
-def metro_widths(cores: list[str]) -> dict[str, tuple[int, int]]:
-    """core -> (width, parameters) of the MetroPOMDP agent nearest the FWM-32-16 agent's count
-    (the FWM itself at 32)."""
+def metro_widths(cores: list[str]) -> tuple[int, dict[str, tuple[int, int]]]:
+    """The FWM-32-16 agent's parameter count, and core -> (width, parameters) of the MetroPOMDP
+    agent nearest it (the FWM itself at 32)."""
     import gymnasium as gym
 
     import metro_pomdp  # noqa: F401  (registers the env)
@@ -68,13 +68,13 @@ def metro_widths(cores: list[str]) -> dict[str, tuple[int, int]]:
         hidden = 32 if core == "fwm" else memory.nearest_width(
             lambda h, core=core: count(core, h), budget, high=1024)
         widths[core] = (hidden, count(core, hidden))
-    return widths
+    return budget, widths
 
 
 def catbabi_widths(cores: list[str], data_dir: str | None,
-                   verify: bool) -> dict[str, tuple[int | None, int]]:
-    """core -> (width, parameters) of catbAbI's CoreModel nearest the FWM model's count (the
-    FWM at its paper sizes: width None)."""
+                   verify: bool) -> tuple[int, dict[str, tuple[int | None, int]]]:
+    """The FWM model's parameter count, and core -> (width, parameters) of catbAbI's CoreModel
+    nearest it (the FWM at its paper sizes: width None)."""
     from qa.data import Vocabulary, load_split
     from qa.models import CoreModel, FWMModel
 
@@ -90,7 +90,7 @@ def catbabi_widths(cores: list[str], data_dir: str | None,
             return memory.parameter_count(CoreModel(len(vocab), core, hidden_size=hidden))
         hidden = memory.nearest_width(count, budget, high=2048)
         widths[core] = (hidden, count(hidden))
-    return widths
+    return budget, widths
 
 
 def metro_commands(core: str, hidden: int, seed: int, run_dir: str, args) -> list[list[str]]:
@@ -211,11 +211,10 @@ def main(argv=None) -> None:
         p.error(f"--jobs {args.jobs} is more than this machine's {os.cpu_count()} cores: the "
                 f"runs would share cores unevenly and their equal wall time would mean less")
     try:
-        widths = (metro_widths(args.cores) if args.benchmark == "metro"
-                  else catbabi_widths(args.cores, args.data_dir, not args.no_verify))
+        budget, widths = (metro_widths(args.cores) if args.benchmark == "metro"
+                          else catbabi_widths(args.cores, args.data_dir, not args.no_verify))
     except (FileNotFoundError, ValueError) as err:
         p.error(str(err))
-    budget = widths.get("fwm", next(iter(widths.values())))[1]
     print(f"{args.benchmark}: each core at the FWM's count ({budget:,} parameters)")
     for core, (hidden, count) in widths.items():
         print(f"  {core:<20} width {hidden or '(paper)':>7}  {count:>9,} parameters "

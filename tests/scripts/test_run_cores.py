@@ -20,6 +20,10 @@ def test_metro_widths_put_every_agent_at_the_fwm_agent_s_count(run_script):
         for seed in (0, 1):
             assert (f"--core {core} --hidden {width} --minutes 40 --n-envs 150 --random-graph "
                     f"--ent-coef 0.3 --threads 1 --seed {seed}") in res.stdout
+    # without the FWM among the cores, the budget is still the FWM's
+    res = run_script("benchmarks/run_cores.py", "metro", "--dry-run", "--cores", "lstm")
+    assert "each core at the FWM's count (23,460 parameters)" in res.stdout
+    assert "--core lstm --hidden 40 " in res.stdout and "--core fwm" not in res.stdout
 
 
 def test_catbabi_runs_every_core_then_compares_them(tmp_path, run_script, toy_babi):
