@@ -185,7 +185,7 @@ def metro_table(cores: dict[str, list[dict]], levels: list[float]) -> dict:
             values = [r["rewards"][split] for r in group]
             row[split] = {"mean": statistics.fmean(values), "min": min(values),
                           "max": max(values)}
-            cells.append(f"{row[split]['mean']:.2f} [{min(values):.2f}, {max(values):.2f}]")
+            cells.append(spread(values, ".2f"))
         row["gap"] = row["train"]["mean"] - row["test"]["mean"]
         cells.append(f"{row['gap']:.2f}")
         for level in levels:
@@ -193,6 +193,7 @@ def metro_table(cores: dict[str, list[dict]], levels: list[float]) -> dict:
             row[f"minutes_to_{level:g}"] = reached
             done = [m for m in reached if m is not None]
             cells.append(f"{statistics.fmean(done):.1f}" if len(done) == len(reached)
+                         else "never" if not done
                          else f"reached by {len(done)} of {len(reached)}")
         rates = [r["rate"] for r in group if r["rate"]]
         row["env_steps_per_s"] = statistics.fmean(rates) if rates else None
@@ -201,8 +202,8 @@ def metro_table(cores: dict[str, list[dict]], levels: list[float]) -> dict:
         rows.append(cells)
     print_table(["core", "parameters", "seeds", "train", "test", "gap"]
                 + [f"minutes to {level:g}" for level in levels] + ["env-steps/s"], rows)
-    print("(rewards: mean over seeds [lowest, highest]; minutes: the mean over the seeds when "
-          "all reached the level, else how many did)")
+    print("(rewards: mean over seeds [lowest, highest] where there are several; minutes: the "
+          "mean over the seeds when all reached the level, else how many did, or never)")
     return table
 
 
