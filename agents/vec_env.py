@@ -172,9 +172,10 @@ class DeviceVecEnv(GymnasiumVecEnv):
     of every env, and at every step the returns and lengths of the episodes that ended.
     :meth:`episodes` hands them over (one copy to the host) as ``VecMonitor``'s ``{"r", "l",
     "t"}`` dicts; the recurrent algorithms call it once per rollout (stepping the env yourself,
-    call it now and then: the record grows by three ``[N]`` tensors a step until then). The step's ``infos`` are
-    empty dicts; the last step's final observations and time-limit truncations are the tensors
-    :attr:`final_obs` and :attr:`truncated`, for bootstrapping on the device.
+    call it now and then: the record grows by three ``[N]`` tensors a step until then). The
+    step's ``infos`` are empty dicts; the last step's final observations and time-limit
+    truncations are the tensors :attr:`final_obs` and :attr:`truncated`, for bootstrapping on
+    the device.
 
     Raises:
         TypeError / ValueError: as :class:`GymnasiumVecEnv`, and ``env`` has no torch device

@@ -46,9 +46,9 @@ def best_time(fn, repeats: int, device: str) -> float:
     return best
 
 
-def rates(memory: str, args) -> tuple[float, float]:
+def rates(memory: str, sizes: dict, args) -> tuple[float, float]:
     torch.manual_seed(0)
-    model = LanguageModel(LMConfig(args.vocab, memory=memory, **args.sizes)).to(args.device)
+    model = LanguageModel(LMConfig(args.vocab, memory=memory, **sizes)).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.randint(0, args.vocab, (args.bptt + 1, args.batch_size), device=args.device)
 
@@ -93,15 +93,13 @@ def main(argv=None) -> dict:
     add_machine_options(p, keep_memory=False)
     args = p.parse_args(argv)
     apply_machine_options(p, args)
-    sizes = {**SIZES[args.size], **{key: getattr(args, key) for key in ("embedding_size",
-                                                                     "hidden_size")
-                                    if getattr(args, key) is not None}}
+    overrides = {"embedding_size": args.embedding_size, "hidden_size": args.hidden_size}
+    sizes = {**SIZES[args.size], **{k: v for k, v in overrides.items() if v is not None}}
     print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
           f"{platform.machine()}; size {args.size} (embedding {sizes['embedding_size']}, "
           f"hidden {sizes['hidden_size']}), B={args.batch_size}, T={args.bptt}, "
           f"V={args.vocab}; best of {args.repeats}")
-    args.sizes = sizes
-    results = {m: rates(m, args) for m in ("none", "fwm")}
+    results = {m: rates(m, sizes, args) for m in ("none", "fwm")}
     base_train, base_eval = results["none"]
     print(f"{'model':<10} {'train tok/s':>12} {'vs LSTM':>8} {'eval B=1 tok/s':>15} {'vs LSTM':>8}")
     for memory, name in (("none", "AWD-LSTM"), ("fwm", "AWD-FWM")):

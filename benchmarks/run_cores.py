@@ -35,6 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import memory
+from qa.models import CoreModel, FWMModel, core_model_name
 from training.cli import HelpFormatter, add_data_options, positive_float, positive_int
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +77,6 @@ def catbabi_widths(cores: list[str], data_dir: str | None,
     """The FWM model's parameter count, and core -> (width, parameters) of catbAbI's CoreModel
     nearest it (the FWM at its paper sizes: width None)."""
     from qa.data import Vocabulary, load_split
-    from qa.models import CoreModel, FWMModel
 
     vocab = Vocabulary.from_stories(*(load_split(s, data_dir, verify=verify)
                                       for s in ("train", "valid", "test")))
@@ -109,10 +109,10 @@ def metro_commands(core: str, hidden: int, seed: int, run_dir: str, args) -> lis
 def catbabi_commands(core: str, hidden: int | None, seed: int, run_dir: str,
                      args) -> list[list[str]]:
     """Training for --minutes, validating every 500 steps, then the test at batch size 1."""
-    model = "lstm-core" if core == "lstm" else core  # (--model lstm is appendix F.4's model)
-    command = ["scripts/train_catbabi.py", "--model", model, "--minutes", f"{args.minutes:g}",
-               "--final-eval", "always", "--eval-every", "500", "--threads", "1", "--seed",
-               str(seed), "--per-task", "--no-progress", "--run-dir", run_dir]
+    command = ["scripts/train_catbabi.py", "--model", core_model_name(core), "--minutes",
+               f"{args.minutes:g}", "--final-eval", "always", "--eval-every", "500",
+               "--threads", "1", "--seed", str(seed), "--per-task", "--no-progress",
+               "--run-dir", run_dir]
     if hidden is not None:
         command += ["--hidden-size", str(hidden)]
     if args.data_dir is not None:

@@ -31,7 +31,10 @@ from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
 from training.loop import SequenceTrainer, mean_loss
-from training.regularization import activation_regularization, temporal_activation_regularization
+from training.regularization import (
+    activation_regularization,
+    temporal_activation_regularization,
+)
 from training.validation import check_positive_int
 
 

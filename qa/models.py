@@ -20,6 +20,13 @@ from training.validation import check_positive_int
 MODEL_SETTINGS = {"paper": "paper", "authors": "authors-catbabi"}
 
 
+def core_model_name(core: str) -> str:
+    """The ``train_catbabi.py --model`` name of :class:`CoreModel` over the registered memory
+    core ``core``: the core's own name, but ``lstm-core`` for the LSTM (``--model lstm`` is
+    appendix F.4's :class:`LSTMModel`)."""
+    return "lstm-core" if core == "lstm" else core
+
+
 class FWMModel(nn.Module):
     """Embedding -> LSTM + Fast Weight Memory -> linear decoder (paper section 4.1).
 

@@ -37,6 +37,7 @@ import numpy as np
 from agents.plots import read_eval_curve
 from metro_pomdp.baselines import reference_returns
 from qa.data import TASKS
+from qa.plots import read_progress
 from training.cli import HelpFormatter, positive_float
 
 #: a bAbI task counts as failed under this test accuracy (the convention since Weston et al.)
@@ -97,19 +98,15 @@ def catbabi_summary(run_dir: str) -> dict:
             f"--eval-only --run-dir {run_dir} (with the run's --model and options)")
     with open(test_path) as f:
         result = json.load(f)
-    curve: dict[str, list[float]] = {"x": [], "valid": [], "step": []}
-    offset = last = 0.0  # seconds restart at 0 when a run resumes
-    with open(os.path.join(run_dir, "progress.csv"), newline="") as f:
-        for row in csv.DictReader(f):
-            seconds = float(row["seconds"])
-            if seconds < last:
-                offset += last
-            last = seconds
-            curve["x"].append((offset + seconds) / 60)
-            curve["valid"].append(float(row["valid_accuracy"]))
-            curve["step"].append(int(float(row["step"])))
-    if not curve["x"]:
-        raise ValueError(f"{run_dir}/progress.csv has no validation rows")
+    progress = read_progress(os.path.join(run_dir, "progress.csv"))  # one row a validation
+    minutes, offset, last = [], 0.0, 0.0  # seconds restart at 0 when a run resumes
+    for seconds in progress["seconds"]:
+        if seconds < last:
+            offset += last
+        last = seconds
+        minutes.append((offset + seconds) / 60)
+    curve = {"x": minutes, "valid": progress["valid_accuracy"].tolist(),
+             "step": progress["step"].astype(int).tolist()}
     args, train = config["args"], config["train"]
     tokens = curve["step"][-1] * train["batch_size"] * train["bptt"]
     test = result["test"]
@@ -277,12 +274,30 @@ def main(argv=None) -> dict:
         plot(cores, args.out)
     else:
         table = catbabi_table(cores)
-        plot_catbabi(cores, args.out)
+        plot_catbabi(cores, table, args.out)
     print(f"wrote {args.out}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(table, f, indent=2)
     return table
+
+
+def draw_seed_bands(ax, cores: dict[str, list[dict]], key: str, scale: float = 1.0,
+                    start: float | None = None) -> None:
+    """One line per core on ``ax``: ``curve[key]`` over minutes, the mean over its seeds on a
+    common grid (from ``start``, by default the last seed's first point, to the first seed's
+    last), and a band from the lowest to the highest seed."""
+    for i, (core, group) in enumerate(cores.items()):
+        first = max(r["curve"]["x"][0] for r in group) if start is None else start
+        end = min(r["curve"]["x"][-1] for r in group)
+        grid = np.linspace(first, end, 200)
+        ys = scale * np.stack([np.interp(grid, r["curve"]["x"], r["curve"][key])
+                               for r in group])
+        seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
+        ax.plot(grid, ys.mean(0), color=f"C{i}",
+                label=f"{core} ({group[0]['parameters']:,} params, {seeds})")
+        if len(group) > 1:
+            ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
 
 
 def plot(cores: dict[str, list[dict]], out: str) -> None:
@@ -294,15 +309,7 @@ def plot(cores: dict[str, list[dict]], out: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for i, (core, group) in enumerate(cores.items()):
-        end = min(max(r["curve"]["x"]) for r in group)
-        grid = np.linspace(0, end, 200)
-        ys = np.stack([np.interp(grid, r["curve"]["x"], r["curve"]["test"]) for r in group])
-        ax.plot(grid, ys.mean(0), color=f"C{i}",
-                label=f"{core} ({group[0]['parameters']:,} params, {len(group)} "
-                      f"seed{'s' if len(group) > 1 else ''})")
-        if len(group) > 1:
-            ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
+    draw_seed_bands(ax, cores, "test", start=0.0)  # MetroPOMDP evaluates before training
     levels = reference_returns("test")
     for policy, style in (("random", ":"), ("shortest_path", "--")):
         ax.axhline(levels[policy], color="gray", linestyle=style,
@@ -317,9 +324,10 @@ def plot(cores: dict[str, list[dict]], out: str) -> None:
     plt.close(fig)
 
 
-def plot_catbabi(cores: dict[str, list[dict]], out: str) -> None:
+def plot_catbabi(cores: dict[str, list[dict]], table: dict, out: str) -> None:
     """Validation accuracy over minutes per model (mean over seeds on a common grid, a band
-    from the lowest to the highest seed) beside a model x task grid of test accuracy."""
+    from the lowest to the highest seed) beside a model x task grid of the test accuracy of
+    ``table`` (:func:`catbabi_table`'s)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -327,25 +335,14 @@ def plot_catbabi(cores: dict[str, list[dict]], out: str) -> None:
 
     fig, (ax, grid_ax) = plt.subplots(1, 2, figsize=(13, 4.6),
                                       gridspec_kw={"width_ratios": [1, 1.5]})
-    for i, (core, group) in enumerate(cores.items()):
-        start = max(r["curve"]["x"][0] for r in group)  # the first validation, not 0
-        end = min(max(r["curve"]["x"]) for r in group)
-        grid = np.linspace(start, end, 200)
-        ys = 100 * np.stack([np.interp(grid, r["curve"]["x"], r["curve"]["valid"])
-                             for r in group])
-        seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
-        ax.plot(grid, ys.mean(0), color=f"C{i}",
-                label=f"{core} ({group[0]['parameters']:,} params, {seeds})")
-        if len(group) > 1:
-            ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
+    draw_seed_bands(ax, cores, "valid", scale=100)
     ax.set_xlabel("minutes of training (validations included)")
     ax.set_ylabel("validation answer accuracy (%)")
     ax.set_title("catbAbI (QA mode): validation over wall time", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    names = list(cores)
-    acc = 100 * np.array([[statistics.fmean(r["per_task"].get(t, float("nan")) for r in group)
-                           for t in TASKS] for group in cores.values()])
+    names = list(table)
+    acc = 100 * np.array([[table[core]["per_task"][t] for t in TASKS] for core in names])
     image = grid_ax.imshow(acc, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     for (row, col), value in np.ndenumerate(acc):
         failed = not value >= 100 * PASS_ACCURACY

@@ -29,7 +29,7 @@ import torch
 
 import memory
 from qa.data import EncodedStories, Vocabulary, evaluation_batches, load_split
-from qa.models import MODEL_SETTINGS, CoreModel, FWMModel, LSTMModel
+from qa.models import MODEL_SETTINGS, CoreModel, FWMModel, LSTMModel, core_model_name
 from qa.train import TrainConfig, check_resumable, evaluate, train
 from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
@@ -51,9 +51,8 @@ from training.distributed import init_from_env, rank_and_world, shutdown
 from training.runlog import RunLogger
 
 #: ``--model``: the paper's two models, then every registered memory core other than the FWM
-#: in CoreModel's frame; the LSTM core is ``lstm-core`` there (``lstm`` is appendix F.4's model)
-CORE_MODELS = {("lstm-core" if name == "lstm" else name): name
-               for name in memory.core_names() if name != "fwm"}
+#: in CoreModel's frame (the LSTM core as ``lstm-core``), mapped to the core's name
+CORE_MODELS = {core_model_name(name): name for name in memory.core_names() if name != "fwm"}
 MODELS = ["fwm", "lstm", *CORE_MODELS]
 
 
