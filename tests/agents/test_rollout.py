@@ -42,7 +42,9 @@ def test_the_store_computes_sb3_s_advantages_and_returns_bit_for_bit():
 
 # Parameters and logged losses after two updates on a fixed seed, recorded at 09f472c with
 # SB3's numpy RolloutBuffer (AMD EPYC, torch 2.13.0+cpu, one thread); the tolerance allows for
-# another CPU's summation order, far below what a change of the algorithm moves.
+# another CPU's summation order, far below what a change of the algorithm moves. PPO's policy
+# gradient loss is a mean of terms that nearly cancel (about 1e-4), so it gets an absolute
+# bound: 1e-8, five times the difference between a CPU with AVX-512 and one without.
 BEFORE = {
     ("a2c", "fwm"): {"params_sum": -1.817496872467018, "params_sq": 80.94071262751189,
                      "train/policy_loss": 15.468541145324707,
@@ -92,5 +94,5 @@ def test_a2c_and_ppo_train_to_the_numbers_of_before_the_store(algo, core, env):
     got = {"params_sum": float(params.sum()), "params_sq": float(params.square().sum()),
            **{k: float(v) for k, v in logged.items()}}
     for key, value in BEFORE[(algo, core)].items():
-        assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+        assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-8), key
     assert len(model.ep_info_buffer) == 12  # an episode per env and update, as VecMonitor has
