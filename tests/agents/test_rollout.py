@@ -44,7 +44,7 @@ def test_the_store_computes_sb3_s_advantages_and_returns_bit_for_bit():
 # SB3's numpy RolloutBuffer (AMD EPYC, torch 2.13.0+cpu, one thread); the tolerance allows for
 # another CPU's summation order, far below what a change of the algorithm moves. PPO's policy
 # gradient loss is a mean of terms that nearly cancel (about 1e-4), so it gets an absolute
-# bound: 1e-8, five times the difference between a CPU with AVX-512 and one without.
+# bound: 1e-8, about four times the difference between a CPU with AVX-512 and one without.
 BEFORE = {
     ("a2c", "fwm"): {"params_sum": -1.817496872467018, "params_sq": 80.94071262751189,
                      "train/policy_loss": 15.468541145324707,
