@@ -14,8 +14,9 @@ Examples::
     python scripts/compare_cores.py runs/cores/*-s* --levels 80 95 --out docs/cores.png
     python scripts/compare_cores.py runs/catbabi-* --out catbabi_cores.png
 
-Runs are grouped by their core (``--model`` for catbAbI); all runs of one call are of one
-benchmark. MetroPOMDP's final rewards are those of evaluate_agent.py (RUN_DIR/evaluation.json,
+Runs are grouped by their core (``--model`` for catbAbI), listed in the order of the registry
+(``memory.core_names()``, a core of your own after them), each registered core in the same
+colour in every figure; all runs of one call are of one benchmark. MetroPOMDP's final rewards are those of evaluate_agent.py (RUN_DIR/evaluation.json,
 sampled actions) where it has run, else the last training evaluation (RUN_DIR/final.json);
 catbAbI's are RUN_DIR/test.json's (the final evaluation of train_catbabi.py). Add a run folder
 of your own core and run it again. ``--keep DIR`` copies what the comparison reads of each run
@@ -35,6 +36,7 @@ import statistics
 import numpy as np
 
 from agents.plots import read_eval_curve
+from memory import core_names
 from metro_pomdp.baselines import reference_returns
 from qa.data import TASKS
 from qa.plots import read_progress
@@ -267,7 +269,7 @@ def main(argv=None) -> dict:
         for run_dir in args.runs:
             print(f"kept {keep(run_dir, args.keep, kind)}")
     cores: dict[str, list[dict]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: registry_rank(r["core"])):
         cores.setdefault(run["core"], []).append(run)
     if kind == "metro":
         table = metro_table(cores, args.levels)
@@ -282,22 +284,46 @@ def main(argv=None) -> dict:
     return table
 
 
+def registry_rank(name: str) -> int:
+    """A core's place among the registered ones (catbAbI's ``lstm-core`` is the ``lstm``
+    core); a core not registered comes after them all."""
+    registered = core_names()
+    name = "lstm" if name == "lstm-core" else name
+    return registered.index(name) if name in registered else len(registered)
+
+
+def core_colours(names) -> dict[str, str]:
+    """One matplotlib colour per core name, fixed by its place in the registry so that a core
+    has the same colour in every figure; unregistered names (and a second name for one
+    registered core) take the colours after the registered ones, in the order given."""
+    colours, taken = {}, set()
+    spare = len(core_names())
+    for name in names:
+        rank = registry_rank(name)
+        if rank == len(core_names()) or rank in taken:
+            rank, spare = spare, spare + 1
+        taken.add(rank)
+        colours[name] = f"C{rank}"
+    return colours
+
+
 def draw_seed_bands(ax, cores: dict[str, list[dict]], key: str, scale: float = 1.0,
                     start: float | None = None) -> None:
     """One line per core on ``ax``: ``curve[key]`` over minutes, the mean over its seeds on a
     common grid (from ``start``, by default the last seed's first point, to the first seed's
     last), and a band from the lowest to the highest seed."""
-    for i, (core, group) in enumerate(cores.items()):
+    colours = core_colours(cores)
+    for core, group in cores.items():
         first = max(r["curve"]["x"][0] for r in group) if start is None else start
         end = min(r["curve"]["x"][-1] for r in group)
         grid = np.linspace(first, end, 200)
         ys = scale * np.stack([np.interp(grid, r["curve"]["x"], r["curve"][key])
                                for r in group])
         seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
-        ax.plot(grid, ys.mean(0), color=f"C{i}",
+        ax.plot(grid, ys.mean(0), color=colours[core],
                 label=f"{core} ({group[0]['parameters']:,} params, {seeds})")
         if len(group) > 1:
-            ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
+            ax.fill_between(grid, ys.min(0), ys.max(0), color=colours[core], alpha=0.2)
 
 
 def plot(cores: dict[str, list[dict]], out: str) -> None:

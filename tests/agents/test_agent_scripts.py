@@ -1,6 +1,7 @@
 """The agent scripts run end to end with a tiny budget; Ctrl-C leaves a resumable checkpoint."""
 
 import csv
+import importlib.util
 import json
 import os
 import pathlib
@@ -185,8 +186,6 @@ def test_minutes_axis_adds_up_over_a_resume(tmp_path):
 
 def _train(argv, capsys=None):
     """``train_agent.main(argv)`` in this process; returns its result dict."""
-    import importlib.util
-
     script = ROOT / "scripts" / "train_agent.py"
     spec = importlib.util.spec_from_file_location("train_agent", script)
     module = importlib.util.module_from_spec(spec)
@@ -326,8 +325,6 @@ def test_ppo_runs_resumes_and_is_read_back_as_ppo(tmp_path, capsys):
 def test_resume_keeps_the_run_s_cadences_and_threads_unless_given_again(tmp_path, capsys):
     """--resume takes every flag of the run it was started with (options.json), the budget
     excepted; a flag given again wins."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_train_agent", ROOT / "scripts" /
                                                   "train_agent.py")
     train_agent = importlib.util.module_from_spec(spec)
@@ -448,3 +445,21 @@ def test_compare_cores_tables_and_plots_run_folders(run_script, tmp_path):
     before = {p.name: p.read_bytes() for p in kept.iterdir()}
     run_script("compare_cores.py", kept, "--out", out, "--keep", tmp_path / "kept")
     assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+
+
+def test_compare_cores_lists_and_colours_cores_by_the_registry(run_script, tmp_path):
+    """Whatever order the run folders come in, the cores are tabled in the registry's order,
+    and a core has one colour in every figure: its place in the registry (catbAbI's
+    ``lstm-core`` is the ``lstm`` core), a core not registered after them."""
+    runs = sorted((ROOT / "results" / "cores" / "catbabi").iterdir(), reverse=True)
+    run_script("compare_cores.py", *runs, "--out", tmp_path / "c.png",
+               "--json", tmp_path / "c.json")
+    order = list(json.loads((tmp_path / "c.json").read_text()))
+    assert order == ["fwm", "lstm-core", "gru", "delta-net"]
+    spec = importlib.util.spec_from_file_location("_compare", ROOT / "scripts" /
+                                                  "compare_cores.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    assert compare.core_colours(["gru", "lstm-core"]) == {"gru": "C2", "lstm-core": "C1"}
+    assert compare.core_colours(["my-core", "fwm", "lstm", "lstm-core", "other"]) == {
+        "my-core": "C6", "fwm": "C0", "lstm": "C1", "lstm-core": "C7", "other": "C8"}
