@@ -30,7 +30,7 @@ from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
-from training.loop import SequenceTrainer, mean_loss
+from training.loop import SequenceTrainer, mean_loss, perplexity
 from training.regularization import (
     activation_regularization,
     temporal_activation_regularization,
@@ -94,7 +94,7 @@ PRESETS = {
 
 def perplexity_summary(loss: float) -> dict[str, float]:
     """The paper's table 5 columns for a mean cross-entropy in nats."""
-    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_word": loss / math.log(2)}
+    return {"loss": loss, "perplexity": perplexity(loss), "bits_per_word": loss / math.log(2)}
 
 
 def evaluation_batches(data: torch.Tensor, batch_size: int, bptt: int) -> int:
@@ -311,7 +311,7 @@ class LMTrainer(SequenceTrainer):
     def postfix(self):
         if self.batches % 10:
             return None
-        return {"epoch": self.epoch, "ppl": f"{math.exp(mean_loss(self.running[-50:])):.1f}"}
+        return {"epoch": self.epoch, "ppl": f"{perplexity(mean_loss(self.running[-50:])):.1f}"}
 
     def validation_due(self):
         every = self.config.eval_every
@@ -329,7 +329,7 @@ class LMTrainer(SequenceTrainer):
                 "valid_loss": loss})
         row = {"step": self.batches, "epoch": self.epoch, "tokens": self.tokens,
                "train_loss": mean_loss(self.running),
-               "valid_loss": loss, "valid_perplexity": math.exp(loss),
+               "valid_loss": loss, "valid_perplexity": perplexity(loss),
                "lr": optimizer.param_groups[0]["lr"], "optimizer": self.kind,
                "seconds": time.monotonic() - self.start,
                "train_tokens_per_s": (self.tokens - self.start_tokens)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 
@@ -33,7 +32,7 @@ from training.atomic import torch_load_checkpoint
 from training.budget import Budget, estimate_seconds
 from training.checksums import refuse_unresumable
 from training.distributed import local_slice
-from training.loop import SequenceTrainer, mean_loss
+from training.loop import SequenceTrainer, mean_loss, perplexity
 from training.validation import check_positive_int
 
 MODES = ("qa", "lm")
@@ -142,11 +141,11 @@ class MetricSums:
             raise ValueError("no answers were scored")
         loss = nll.sum() / n
         per_task = {int(t): {"accuracy": float(correct[t] / count[t]),
-                             "perplexity": math.exp(float(nll[t] / count[t])),
+                             "perplexity": perplexity(float(nll[t] / count[t])),
                              "answers": int(count[t])}
                     for t in TASKS if count[t] > 0}
         return Metrics(loss=float(loss), accuracy=float(correct.sum() / n),
-                       perplexity=math.exp(loss), answers=int(n), per_task=per_task)
+                       perplexity=perplexity(loss), answers=int(n), per_task=per_task)
 
 
 @torch.no_grad()

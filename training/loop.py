@@ -42,6 +42,15 @@ def mean_loss(losses: list[torch.Tensor]) -> float:
     return float(torch.stack(losses).double().mean()) if losses else float("nan")
 
 
+def perplexity(loss: float) -> float:
+    """``exp(loss)``, or infinity where that is beyond a float (a mean NLL over about 709.8
+    nats, which a diverging model reaches): the metrics of such a run are still written."""
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
 class SequenceTrainer:
     """Train ``model`` with a carried state in ``run_dir``, resuming ``run_dir/last.pt``.
 

@@ -68,6 +68,14 @@ def test_metric_sums_per_task():
     assert m.per_task[5]["perplexity"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="no answers"):
         MetricSums().result()
+    # a diverged model's mean NLL (over 709.8 nats) has an infinite perplexity, not a crash
+    # of the validation that would end its run
+    sums = MetricSums()
+    sums.add(torch.tensor([800.0, 2.0]), torch.tensor([False, True]), torch.tensor([3, 5]))
+    m = sums.result()
+    assert m.per_task[3]["perplexity"] == math.inf
+    assert m.perplexity == pytest.approx(math.exp(401.0))  # the mean of 800 and 2
+    assert m.per_task[5]["perplexity"] == pytest.approx(math.exp(2.0)) and m.accuracy == 0.5
 
 
 def toy_run(model_name, run_dir, steps):
