@@ -112,13 +112,14 @@ def recurring_summary(bits: dict[str, np.ndarray], targets: list[int], window: i
     out = {"window": window}
     print(f"whole split, {len(targets):,} tokens; a token recurs if it occurred within the "
           f"previous {window}:")
-    print(f"{'tokens':<12}{'count':>9}{names[0]:>10}{names[1]:>10}{'difference':>12}")
+    width = max(10, *(len(n) + 2 for n in names))  # a name never runs into the next column
+    print(f"{'tokens':<12}{'count':>9}{names[0]:>{width}}{names[1]:>{width}}{'difference':>12}")
     for key, mask in (("recurring", recurs), ("new", ~recurs), ("all", np.ones_like(recurs))):
         row = {"tokens": int(mask.sum()), names[0]: float(a[mask].mean()),
                names[1]: float(b[mask].mean()),
                "difference": float((a[mask] - b[mask]).mean())}
         out[key] = row
-        print(f"{key:<12}{row['tokens']:>9,}{row[names[0]]:>10.3f}{row[names[1]]:>10.3f}"
+        print(f"{key:<12}{row['tokens']:>9,}{row[names[0]]:>{width}.3f}{row[names[1]]:>{width}.3f}"
               f"{row['difference']:>12.3f}")
     print("(mean bits per token; difference: first minus second model)")
     return out
