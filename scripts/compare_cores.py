@@ -16,8 +16,9 @@ Examples::
 
 Runs are grouped by their core (``--model`` for catbAbI), listed in the order of the registry
 (``memory.core_names()``, a core of your own after them), each registered core in the same
-colour in every figure; all runs of one call are of one benchmark. MetroPOMDP's final rewards are those of evaluate_agent.py (RUN_DIR/evaluation.json,
-sampled actions) where it has run, else the last training evaluation (RUN_DIR/final.json);
+colour in every figure; all runs of one call are of one benchmark. MetroPOMDP's final rewards
+are those of evaluate_agent.py (RUN_DIR/evaluation.json, sampled actions) where it has run,
+else the last training evaluation (RUN_DIR/final.json);
 catbAbI's are RUN_DIR/test.json's (the final evaluation of train_catbabi.py). Add a run folder
 of your own core and run it again. ``--keep DIR`` copies what the comparison reads of each run
 (the JSON files and the rows of progress.csv that it plots, tens of KB) to DIR/<run folder

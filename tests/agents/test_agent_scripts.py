@@ -455,7 +455,8 @@ def test_compare_cores_lists_and_colours_cores_by_the_registry(run_script, tmp_p
     run_script("compare_cores.py", *runs, "--out", tmp_path / "c.png",
                "--json", tmp_path / "c.json")
     order = list(json.loads((tmp_path / "c.json").read_text()))
-    assert order == ["fwm", "lstm-core", "gru", "delta-net"]
+    assert order == ["fwm", "lstm-core", "gru", "linear-transformer", "delta-net",
+                     "gated-delta-net"]
     spec = importlib.util.spec_from_file_location("_compare", ROOT / "scripts" /
                                                   "compare_cores.py")
     compare = importlib.util.module_from_spec(spec)
