@@ -40,6 +40,7 @@ from agents.plots import read_eval_curve
 from memory import core_names
 from metro_pomdp.baselines import reference_returns
 from qa.data import TASKS
+from qa.models import core_model_name
 from qa.plots import read_progress
 from training.cli import HelpFormatter, positive_float
 
@@ -286,11 +287,14 @@ def main(argv=None) -> dict:
 
 
 def registry_rank(name: str) -> int:
-    """A core's place among the registered ones (catbAbI's ``lstm-core`` is the ``lstm``
-    core); a core not registered comes after them all."""
+    """A core's place among the registered ones, under its own name or its catbAbI model name
+    (:func:`qa.models.core_model_name`: ``lstm-core`` for ``lstm``); a core not registered
+    comes after them all."""
     registered = core_names()
-    name = "lstm" if name == "lstm-core" else name
-    return registered.index(name) if name in registered else len(registered)
+    for rank, core in enumerate(registered):
+        if name in (core, core_model_name(core)):
+            return rank
+    return len(registered)
 
 
 def core_colours(names) -> dict[str, str]:
